@@ -1,0 +1,30 @@
+"""Prometheus metrics, defined once (prometheus-client keeps a process-wide registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+UPSTREAM_REQUESTS = Counter(
+    "recon_upstream_requests_total",
+    "Requests to an upstream, by outcome (ok, retryable, error, auth).",
+    ["upstream", "outcome"],
+)
+UPSTREAM_LATENCY = Histogram(
+    "recon_upstream_request_seconds",
+    "Latency of one upstream HTTP request.",
+    ["upstream"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+UPSTREAM_RETRIES = Counter(
+    "recon_upstream_retries_total",
+    "Retries of upstream requests, by the cause of the retry.",
+    ["upstream", "cause"],
+)
+RUNS = Counter("recon_runs_total", "Finished reconciliation runs, by scope and status.", ["scope", "status"])
+RUN_DURATION = Histogram(
+    "recon_run_duration_seconds",
+    "Wall time of a reconciliation run.",
+    ["scope"],
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800),
+)
+OPEN_FINDINGS = Gauge("recon_open_findings", "Open findings, by reason.", ["province", "reason"])

@@ -1,0 +1,100 @@
+"""All configuration, from environment variables (the contract's names where it gives them)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class UpstreamSettings(BaseModel):
+    """Connection and politeness settings for one upstream (P or N)."""
+
+    base_url: str = "http://127.0.0.1:8081/provincial"
+    token_url: str = "http://127.0.0.1:8081/provincial/oauth/token"
+    client_id: str = "recon"
+    client_secret: SecretStr = SecretStr("")
+    max_concurrency: int = Field(default=4, ge=1, le=64)
+    page_size: int = Field(default=500, ge=1)
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    max_attempts: int = Field(default=5, ge=1)
+    retry_initial_wait_s: float = 0.5
+    retry_max_wait_s: float = 30.0
+    retry_after_cap_s: float = 60.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./recon.db"
+    recon_admin_key: SecretStr | None = None
+    recon_auto_migrate: bool = True
+
+    provincial_base_url: str = "http://127.0.0.1:8081/provincial"
+    provincial_token_url: str = "http://127.0.0.1:8081/provincial/oauth/token"
+    provincial_client_id: str = "recon"
+    provincial_client_secret: SecretStr = SecretStr("")
+    provincial_page_size: int = Field(default=500, ge=1, le=1000)
+
+    national_base_url: str = "http://127.0.0.1:8081/national"
+    national_token_url: str = "http://127.0.0.1:8081/national/oauth/token"
+    national_client_id: str = "recon"
+    national_client_secret: SecretStr = SecretStr("")
+    national_page_size: int = Field(default=500, ge=1, le=500)
+    national_province_code: str = "H53"
+
+    upstream_max_concurrency: int = Field(default=4, ge=1, le=64)
+    upstream_connect_timeout_s: float = 5.0
+    upstream_read_timeout_s: float = 30.0
+    upstream_max_attempts: int = Field(default=5, ge=1, le=20)
+    upstream_retry_initial_wait_s: float = 0.5
+    upstream_retry_max_wait_s: float = 30.0
+    upstream_retry_after_cap_s: float = 60.0
+
+    # semantics §0: a listing with fewer than this fraction of the last succeeded run's keys
+    # makes the run partial unless the request accepts the drop.
+    sharp_drop_threshold: float = Field(default=0.5, gt=0, lt=1)
+    dry_run_sample_size: int = Field(default=50, ge=0)
+
+    def provincial(self) -> UpstreamSettings:
+        return self._upstream(
+            self.provincial_base_url,
+            self.provincial_token_url,
+            self.provincial_client_id,
+            self.provincial_client_secret,
+            self.provincial_page_size,
+        )
+
+    def national(self) -> UpstreamSettings:
+        return self._upstream(
+            self.national_base_url,
+            self.national_token_url,
+            self.national_client_id,
+            self.national_client_secret,
+            self.national_page_size,
+        )
+
+    def _upstream(
+        self, base_url: str, token_url: str, client_id: str, secret: SecretStr, page_size: int
+    ) -> UpstreamSettings:
+        return UpstreamSettings(
+            base_url=base_url.rstrip("/"),
+            token_url=token_url,
+            client_id=client_id,
+            client_secret=secret,
+            max_concurrency=self.upstream_max_concurrency,
+            page_size=page_size,
+            connect_timeout_s=self.upstream_connect_timeout_s,
+            read_timeout_s=self.upstream_read_timeout_s,
+            max_attempts=self.upstream_max_attempts,
+            retry_initial_wait_s=self.upstream_retry_initial_wait_s,
+            retry_max_wait_s=self.upstream_retry_max_wait_s,
+            retry_after_cap_s=self.upstream_retry_after_cap_s,
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
