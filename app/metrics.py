@@ -20,7 +20,9 @@ UPSTREAM_RETRIES = Counter(
     "Retries of upstream requests, by the cause of the retry.",
     ["upstream", "cause"],
 )
-RUNS = Counter("recon_runs_total", "Finished reconciliation runs, by scope and status.", ["scope", "status"])
+RUNS = Counter(
+    "recon_runs_total", "Finished reconciliation runs, by scope and status.", ["scope", "status"]
+)
 RUN_DURATION = Histogram(
     "recon_run_duration_seconds",
     "Wall time of a reconciliation run.",

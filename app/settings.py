@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
     # makes the run partial unless the request accepts the drop.
     sharp_drop_threshold: float = Field(default=0.5, gt=0, lt=1)
     dry_run_sample_size: int = Field(default=50, ge=0)
+    # A replica renews the lease of its running run; one that dies lets it expire and the run is
+    # declared abandoned by whichever replica looks next.
+    run_lease_seconds: float = Field(default=60, gt=0)
+    janitor_interval_seconds: float = Field(default=15, gt=0)
 
     def provincial(self) -> UpstreamSettings:
         return self._upstream(
@@ -97,4 +102,3 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
-

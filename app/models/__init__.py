@@ -1,0 +1,22 @@
+"""Every table, imported so that ``SQLModel.metadata`` knows them (Alembic, tests)."""
+
+from app.models.findings import Finding, FindingEvent, FindingStatus, SubjectKind
+from app.models.keys import ApiKey
+from app.models.outbox import OutboxEvent
+from app.models.procedures import Agency, ProcedureSnapshot
+from app.models.runs import ACTIVE_STATUSES, Run, RunScope, RunStatus
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "Agency",
+    "ApiKey",
+    "Finding",
+    "FindingEvent",
+    "FindingStatus",
+    "OutboxEvent",
+    "ProcedureSnapshot",
+    "Run",
+    "RunScope",
+    "RunStatus",
+    "SubjectKind",
+]

@@ -1,0 +1,86 @@
+"""API keys and roles. Keys are random tokens shown once; only their SHA-256 is stored.
+
+SHA-256 (not a slow password hash) is right here: a key has 256 bits of entropy, so there is
+nothing to brute-force, and every request must verify one quickly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.errors import Forbidden, Unauthorized
+from app.models import ApiKey
+from app.models.types import utcnow
+
+KEY_PREFIX = "rk_"
+
+
+class Role(StrEnum):
+    READER = "reader"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+_RANK = {Role.READER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    role: Role
+    key_id: int | None  # None for the bootstrap RECON_ADMIN_KEY
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def create_key(session: AsyncSession, *, name: str, role: Role) -> tuple[ApiKey, str]:
+    """Store a new key and return it with its clear text, which is never retrievable again."""
+    clear = generate_key()
+    row = ApiKey(
+        name=name, role=role, prefix=clear[:10], key_hash=hash_key(clear), created_at=utcnow()
+    )
+    session.add(row)
+    await session.commit()
+    await session.refresh(row)
+    return row, clear
+
+
+async def authenticate(
+    session: AsyncSession, authorization: str | None, admin_key: str | None
+) -> Principal:
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
+    if admin_key and hmac.compare_digest(token.encode(), admin_key.encode()):
+        return Principal(name="RECON_ADMIN_KEY", role=Role.ADMIN, key_id=None)
+    rows = await session.exec(
+        select(ApiKey).where(
+            col(ApiKey.key_hash) == hash_key(token), col(ApiKey.revoked_at).is_(None)
+        )
+    )
+    key = rows.first()
+    if key is None:
+        raise Unauthorized("The API key is not valid.")
+    return Principal(name=key.name, role=Role(key.role), key_id=key.id)
+
+
+def require_role(principal: Principal, role: Role) -> Principal:
+    if _RANK[principal.role] < _RANK[role]:
+        raise Forbidden(
+            f"This needs the '{role}' role; the key '{principal.name}' has '{principal.role}'."
+        )
+    return principal

@@ -1,0 +1,100 @@
+"""The ``recon`` command: serve, migrate, keys, simulate, demo."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from app.auth import Role, create_key
+from app.db import create_engine, create_session_factory
+from app.migrate import upgrade
+from app.settings import get_settings
+
+cli = typer.Typer(no_args_is_help=True, help="Payment-sync reconciliation service.")
+keys_cli = typer.Typer(no_args_is_help=True, help="Manage API keys.")
+cli.add_typer(keys_cli, name="keys")
+console = Console()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="RECON_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="RECON_PORT")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the API (configured by environment variables only)."""
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending database migrations (DATABASE_URL)."""
+
+    async def _run() -> None:
+        engine = create_engine(get_settings().database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_run())
+    console.print("[green]database is at the latest migration[/green]")
+
+
+@keys_cli.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="reader, operator or admin")],
+    name: Annotated[str, typer.Option(help="who or what uses the key")] = "cli",
+) -> None:
+    """Create an API key; its clear text is printed once and never stored."""
+
+    async def _run() -> str:
+        engine = create_engine(get_settings().database_url)
+        try:
+            await upgrade(engine)
+            async with create_session_factory(engine)() as session:
+                _, clear = await create_key(session, name=name, role=role)
+            return clear
+        finally:
+            await engine.dispose()
+
+    clear = asyncio.run(_run())
+    console.print(f"created {role} key '{name}':")
+    typer.echo(clear)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List API keys (prefixes only)."""
+    from sqlmodel import col, select
+
+    from app.models import ApiKey
+
+    async def _run() -> list[ApiKey]:
+        engine = create_engine(get_settings().database_url)
+        try:
+            async with create_session_factory(engine)() as session:
+                return list((await session.exec(select(ApiKey).order_by(col(ApiKey.id)))).all())
+        finally:
+            await engine.dispose()
+
+    table = Table("id", "name", "role", "prefix", "created", "revoked")
+    for key in asyncio.run(_run()):
+        table.add_row(
+            str(key.id),
+            key.name,
+            key.role,
+            key.prefix + "…",
+            key.created_at.isoformat(timespec="seconds"),
+            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
+        )
+    console.print(table)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,61 @@
+"""Annotated dependency aliases, defined once and used by every router."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.auth import Principal, Role, authenticate, require_role
+from app.db import SessionFactory
+from app.reconcile.runs import RunExecutor
+from app.settings import Settings
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session_factory(request: Request) -> SessionFactory:
+    factory: SessionFactory = request.app.state.session_factory
+    return factory
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    factory: SessionFactory = request.app.state.session_factory
+    async with factory() as session:
+        yield session
+
+
+def get_executor(request: Request) -> RunExecutor:
+    executor: RunExecutor = request.app.state.executor
+    return executor
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
+ExecutorDep = Annotated[RunExecutor, Depends(get_executor)]
+
+
+def _role_dependency(role: Role) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(
+        session: SessionDep,
+        settings: SettingsDep,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> Principal:
+        admin_key = (
+            settings.recon_admin_key.get_secret_value() if settings.recon_admin_key else None
+        )
+        principal = await authenticate(session, authorization, admin_key)
+        return require_role(principal, role)
+
+    return dependency
+
+
+ReaderDep = Annotated[Principal, Depends(_role_dependency(Role.READER))]
+OperatorDep = Annotated[Principal, Depends(_role_dependency(Role.OPERATOR))]
+AdminDep = Annotated[Principal, Depends(_role_dependency(Role.ADMIN))]

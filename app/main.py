@@ -1,0 +1,85 @@
+"""create_app() and its lifespan: every long-lived resource is made and closed here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.db import create_engine, create_session_factory
+from app.errors import install_error_handlers
+from app.migrate import upgrade
+from app.reconcile.runs import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
+from app.routers import health, keys, procedures, reconcile, runs
+from app.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def replica_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def _janitor(app: FastAPI, interval: float) -> None:
+    while True:
+        try:
+            abandoned = await fail_abandoned_runs(app.state.session_factory)
+            if abandoned:
+                logger.warning("runs declared abandoned: %s", ", ".join(abandoned))
+        except Exception:
+            logger.exception("janitor pass failed")
+        await asyncio.sleep(interval)
+
+
+def create_app(
+    settings: Settings | None = None, *, upstreams: Upstreams = default_upstreams
+) -> FastAPI:
+    config = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(config.database_url)
+        if config.recon_auto_migrate:
+            await upgrade(engine)
+        factory = create_session_factory(engine)
+        executor = RunExecutor(factory, config, owner=replica_name(), upstreams=upstreams)
+        app.state.settings = config
+        app.state.engine = engine
+        app.state.session_factory = factory
+        app.state.executor = executor
+        janitor = asyncio.create_task(_janitor(app, config.janitor_interval_seconds))
+        try:
+            yield
+        finally:
+            janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await janitor
+            await executor.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Payment-sync reconciliation",
+        version="0.1.0",
+        summary=(
+            "Finds fee-bearing procedures and paid dossiers out of sync between the provincial "
+            "dossier system and the National Public Service Portal (DVCQG)."
+        ),
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (health.router, reconcile.router, runs.router, procedures.router, keys.router):
+        app.include_router(router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn app.main:app` works without building an app (and reading settings) at import time.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,272 @@
+"""Read models for the procedure endpoints: what the IT department and agencies look at."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.errors import NotFound
+from app.models import (
+    Agency,
+    Finding,
+    FindingEvent,
+    FindingStatus,
+    ProcedureSnapshot,
+    Run,
+    RunScope,
+    RunStatus,
+    SubjectKind,
+)
+from app.pagination import decode_cursor, encode_cursor
+from app.reconcile.normalize import normalize_code
+
+
+async def latest_complete_run(session: AsyncSession, province_code: str, scope: str) -> Run | None:
+    rows = await session.exec(
+        select(Run)
+        .where(
+            col(Run.province_code) == province_code,
+            col(Run.scope) == scope,
+            col(Run.status) == RunStatus.SUCCEEDED,
+            col(Run.dry_run).is_(False),
+        )
+        .order_by(col(Run.finished_at).desc())
+        .limit(1)
+    )
+    return rows.first()
+
+
+async def _agency_names(
+    session: AsyncSession, province_code: str, codes: set[str]
+) -> dict[str, str]:
+    if not codes:
+        return {}
+    rows = await session.exec(
+        select(col(Agency.code), col(Agency.name)).where(
+            col(Agency.province_code) == province_code, col(Agency.code).in_(codes)
+        )
+    )
+    return dict(rows.all())
+
+
+async def _first_seen(
+    session: AsyncSession, province_code: str, keys: list[str]
+) -> dict[str, datetime]:
+    if not keys:
+        return {}
+    rows = await session.exec(
+        select(col(Finding.subject_key), func.min(col(Finding.first_seen_at)))
+        .where(
+            col(Finding.province_code) == province_code,
+            col(Finding.subject_kind) == SubjectKind.PROCEDURE,
+            col(Finding.status) == FindingStatus.OPEN,
+            col(Finding.subject_key).in_(keys),
+        )
+        .group_by(col(Finding.subject_key))
+    )
+    return {key: _aware(moment) for key, moment in rows.all()}
+
+
+def _aware(value: Any) -> datetime:
+    from app.models.types import UTCDateTime
+
+    result = UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
+    assert result is not None
+    return result
+
+
+def _run_ref(run: Run | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "run_id": run.id,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "period_from": run.period_from.isoformat(),
+        "period_to": run.period_to.isoformat(),
+    }
+
+
+async def unsynced_procedures(
+    session: AsyncSession,
+    *,
+    province_code: str,
+    level: str | None,
+    agency: str | None,
+    reason: str | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    position = decode_cursor(cursor, 1)
+    run = await latest_complete_run(session, province_code, RunScope.PROCEDURES)
+    summary = (run.counts.get("summary") if run else None) or {}
+    query = select(ProcedureSnapshot).where(
+        col(ProcedureSnapshot.province_code) == province_code,
+        col(ProcedureSnapshot.kind) == "configuration",
+        col(ProcedureSnapshot.synced).is_(False),
+    )
+    if level:
+        query = query.where(col(ProcedureSnapshot.level) == level)
+    if agency:
+        query = query.where(col(ProcedureSnapshot.agency_code) == normalize_code(agency))
+    if reason:
+        with_reason = select(col(Finding.subject_key)).where(
+            col(Finding.province_code) == province_code,
+            col(Finding.subject_kind) == SubjectKind.PROCEDURE,
+            col(Finding.status) == FindingStatus.OPEN,
+            col(Finding.reason) == reason,
+        )
+        query = query.where(col(ProcedureSnapshot.key).in_(with_reason))
+    if position:
+        query = query.where(col(ProcedureSnapshot.key) > position[0])
+    rows = list(
+        (await session.exec(query.order_by(col(ProcedureSnapshot.key)).limit(limit + 1))).all()
+    )
+    page, more = rows[:limit], len(rows) > limit
+    names = await _agency_names(session, province_code, {row.agency_code for row in page})
+    first_seen = await _first_seen(session, province_code, [row.key for row in page])
+    items = [
+        {
+            "procedure_code": row.procedure_code,
+            "procedure_name": row.procedure_name,
+            "agency_code": row.agency_code,
+            "agency_name": names.get(row.agency_code),
+            "level": row.level,
+            "reasons": row.reasons,
+            "provincial": row.provincial,
+            "national": row.national,
+            "first_seen_at": first_seen[row.key].isoformat() if row.key in first_seen else None,
+        }
+        for row in page
+    ]
+    return {
+        "summary": summary,
+        "as_of": _run_ref(run),
+        "items": items,
+        "next_cursor": encode_cursor([page[-1].key]) if more and page else None,
+    }
+
+
+async def orphans_on_national(
+    session: AsyncSession, *, province_code: str, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    position = decode_cursor(cursor, 1)
+    query = select(ProcedureSnapshot).where(
+        col(ProcedureSnapshot.province_code) == province_code,
+        col(ProcedureSnapshot.kind) == "orphan",
+    )
+    if position:
+        query = query.where(col(ProcedureSnapshot.key) > position[0])
+    rows = list(
+        (await session.exec(query.order_by(col(ProcedureSnapshot.key)).limit(limit + 1))).all()
+    )
+    page, more = rows[:limit], len(rows) > limit
+    names = await _agency_names(session, province_code, {row.agency_code for row in page})
+    run = await latest_complete_run(session, province_code, RunScope.PROCEDURES)
+    return {
+        "as_of": _run_ref(run),
+        "items": [
+            {
+                "procedure_code": row.procedure_code,
+                "agency_code": row.agency_code,
+                "agency_name": names.get(row.agency_code),
+                # P knows the configuration but charges no fee there, or P has no such item.
+                "provincial_configuration": "without_fees" if row.provincial else "absent",
+                "national": row.national,
+                "provincial": row.provincial,
+            }
+            for row in page
+        ],
+        "next_cursor": encode_cursor([page[-1].key]) if more and page else None,
+    }
+
+
+async def procedure_detail(
+    session: AsyncSession, *, province_code: str, procedure_code: str
+) -> dict[str, Any]:
+    code = normalize_code(procedure_code)
+    snapshots = list(
+        (
+            await session.exec(
+                select(ProcedureSnapshot)
+                .where(
+                    col(ProcedureSnapshot.province_code) == province_code,
+                    col(ProcedureSnapshot.procedure_code) == code,
+                )
+                .order_by(col(ProcedureSnapshot.key))
+            )
+        ).all()
+    )
+    findings = list(
+        (
+            await session.exec(
+                select(Finding)
+                .where(
+                    col(Finding.province_code) == province_code,
+                    col(Finding.subject_kind) == SubjectKind.PROCEDURE,
+                    col(Finding.procedure_code) == code,
+                )
+                .order_by(col(Finding.subject_key), col(Finding.reason), col(Finding.episode))
+            )
+        ).all()
+    )
+    if not snapshots and not findings:
+        raise NotFound(
+            f"No configuration or finding of procedure {code} in province {province_code}."
+        )
+    finding_ids = [f.id for f in findings if f.id is not None]
+    events: dict[int, list[dict[str, Any]]] = {}
+    if finding_ids:
+        rows = await session.exec(
+            select(FindingEvent)
+            .where(col(FindingEvent.finding_id).in_(finding_ids))
+            .order_by(col(FindingEvent.id))
+        )
+        for event in rows.all():
+            events.setdefault(event.finding_id, []).append(
+                {
+                    "change": event.change,
+                    "run_id": event.run_id,
+                    "at": event.at.isoformat(),
+                    "evidence": event.evidence,
+                }
+            )
+    names = await _agency_names(session, province_code, {s.agency_code for s in snapshots})
+
+    def finding_view(f: Finding) -> dict[str, Any]:
+        return {
+            "id": f.id,
+            "agency_code": f.agency_code,
+            "reason": f.reason,
+            "status": f.status,
+            "episode": f.episode,
+            "evidence": f.evidence,
+            "first_seen_at": f.first_seen_at.isoformat(),
+            "last_seen_at": f.last_seen_at.isoformat(),
+            "seen_count": f.seen_count,
+            "resolved_at": f.resolved_at.isoformat() if f.resolved_at else None,
+            "history": events.get(f.id or -1, []),
+        }
+
+    return {
+        "procedure_code": code,
+        "procedure_name": next((s.procedure_name for s in snapshots if s.procedure_name), None),
+        "configurations": [
+            {
+                "agency_code": s.agency_code,
+                "agency_name": names.get(s.agency_code),
+                "kind": s.kind,
+                "level": s.level,
+                "synced": s.synced,
+                "reasons": s.reasons,
+                "provincial": s.provincial,
+                "national": s.national,
+            }
+            for s in snapshots
+        ],
+        "open_findings": [finding_view(f) for f in findings if f.status == FindingStatus.OPEN],
+        "history": [finding_view(f) for f in findings if f.status != FindingStatus.OPEN],
+    }

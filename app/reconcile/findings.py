@@ -1,0 +1,266 @@
+"""The findings lifecycle (DESIGN promise 3): open, update on changed evidence, resolve, reopen.
+
+Called inside the run's single transaction; it stages rows and outbox events and never commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.events import MISMATCH_OPENED, MISMATCH_RESOLVED, MISMATCH_UPDATED, add_event
+from app.models import Finding, FindingEvent, FindingStatus
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def evidence_hash(evidence: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(evidence).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedFinding:
+    """A reason that a complete run saw hold for a subject, with what the event should say."""
+
+    subject_kind: str
+    subject_key: str
+    reason: str
+    evidence: Mapping[str, Any]
+    procedure_code: str | None = None
+    agency_code: str | None = None
+    level: str | None = None
+    subject: Mapping[str, Any] = field(default_factory=dict)  # names, codes for the payload
+    link: str = ""
+
+
+@dataclass(slots=True)
+class LifecycleChanges:
+    opened: list[str] = field(default_factory=list)  # "subject_key|reason"
+    updated: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "opened": len(self.opened),
+            "updated": len(self.updated),
+            "resolved": len(self.resolved),
+            "unchanged": self.unchanged,
+        }
+
+
+def _finding_data(
+    finding: Finding, observed: ObservedFinding | None, run_id: str, subject: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
+        "finding_id": finding.id,
+        "episode": finding.episode,
+        "subject": dict(subject),
+        "reason": finding.reason,
+        "evidence": finding.evidence,
+        "run_id": run_id,
+        "first_seen_at": finding.first_seen_at.isoformat(),
+        "status": finding.status,
+        "link": observed.link if observed else "",
+    }
+
+
+async def apply_findings(
+    session: AsyncSession,
+    *,
+    province_code: str,
+    subject_kind: str,
+    observed: Iterable[ObservedFinding],
+    run_id: str,
+    now: datetime,
+    in_reach: Iterable[str] | None = None,
+    dry_run: bool = False,
+) -> LifecycleChanges:
+    """Bring stored findings of ``subject_kind`` in line with what a complete run observed.
+
+    ``in_reach`` limits which open findings this run may resolve (subject keys); ``None`` means
+    every finding of the kind. A dry run computes the same changes and writes nothing.
+    """
+    current = {(item.subject_key, item.reason): item for item in observed}
+    reach = None if in_reach is None else set(in_reach)
+    rows = await session.exec(
+        select(Finding).where(
+            col(Finding.province_code) == province_code,
+            col(Finding.subject_kind) == subject_kind,
+            col(Finding.status) == FindingStatus.OPEN,
+        )
+    )
+    open_findings = {(f.subject_key, f.reason): f for f in rows.all()}
+    episodes = await _episode_counts(session, province_code, subject_kind, current.keys())
+    changes = LifecycleChanges()
+    unchanged_ids: list[int] = []
+
+    for key, item in current.items():
+        digest = evidence_hash(item.evidence)
+        existing = open_findings.get(key)
+        label = f"{key[0]}|{key[1]}"
+        if existing is None:
+            changes.opened.append(label)
+            if not dry_run:
+                await _open(
+                    session, province_code, item, digest, episodes.get(key, 0) + 1, run_id, now
+                )
+        elif existing.evidence_hash != digest:
+            changes.updated.append(label)
+            if not dry_run:
+                existing.evidence = dict(item.evidence)
+                existing.evidence_hash = digest
+                _seen(existing, run_id, now)
+                existing.updated_at = now
+                session.add(existing)
+                await session.flush()
+                assert existing.id is not None
+                session.add(
+                    FindingEvent(
+                        finding_id=existing.id,
+                        run_id=run_id,
+                        change="updated",
+                        evidence=existing.evidence,
+                        at=now,
+                    )
+                )
+                add_event(
+                    session,
+                    province_code=province_code,
+                    event_type=MISMATCH_UPDATED,
+                    data=_finding_data(existing, item, run_id, item.subject),
+                    at=now,
+                    agency_code=existing.agency_code,
+                )
+        else:
+            changes.unchanged += 1
+            if existing.id is not None:
+                unchanged_ids.append(existing.id)
+
+    for key, finding in open_findings.items():
+        if key in current or (reach is not None and finding.subject_key not in reach):
+            continue
+        changes.resolved.append(f"{key[0]}|{key[1]}")
+        if dry_run:
+            continue
+        finding.status = FindingStatus.RESOLVED
+        finding.resolved_at = now
+        finding.resolved_run_id = run_id
+        finding.updated_at = now
+        session.add(finding)
+        assert finding.id is not None
+        session.add(
+            FindingEvent(
+                finding_id=finding.id,
+                run_id=run_id,
+                change="resolved",
+                evidence=finding.evidence,
+                at=now,
+            )
+        )
+        subject = {
+            "kind": finding.subject_kind,
+            "key": finding.subject_key,
+            "procedure_code": finding.procedure_code,
+            "agency_code": finding.agency_code,
+            "level": finding.level,
+        }
+        add_event(
+            session,
+            province_code=province_code,
+            event_type=MISMATCH_RESOLVED,
+            data=_finding_data(finding, None, run_id, subject),
+            at=now,
+            agency_code=finding.agency_code,
+        )
+
+    if unchanged_ids and not dry_run:
+        # One statement for everything still seen unchanged: no per-row round trips.
+        await session.exec(
+            update(Finding)
+            .where(col(Finding.id).in_(unchanged_ids))
+            .values(last_seen_at=now, last_run_id=run_id, seen_count=Finding.seen_count + 1)
+        )
+    return changes
+
+
+def _seen(finding: Finding, run_id: str, now: datetime) -> None:
+    finding.last_seen_at = now
+    finding.last_run_id = run_id
+    finding.seen_count += 1
+
+
+async def _open(
+    session: AsyncSession,
+    province_code: str,
+    item: ObservedFinding,
+    digest: str,
+    episode: int,
+    run_id: str,
+    now: datetime,
+) -> None:
+    finding = Finding(
+        province_code=province_code,
+        subject_kind=item.subject_kind,
+        subject_key=item.subject_key,
+        procedure_code=item.procedure_code,
+        agency_code=item.agency_code,
+        level=item.level,
+        reason=item.reason,
+        status=FindingStatus.OPEN,
+        episode=episode,
+        evidence=dict(item.evidence),
+        evidence_hash=digest,
+        first_seen_at=now,
+        last_seen_at=now,
+        first_run_id=run_id,
+        last_run_id=run_id,
+        updated_at=now,
+    )
+    session.add(finding)
+    await session.flush()
+    assert finding.id is not None
+    session.add(
+        FindingEvent(
+            finding_id=finding.id, run_id=run_id, change="opened", evidence=finding.evidence, at=now
+        )
+    )
+    add_event(
+        session,
+        province_code=province_code,
+        event_type=MISMATCH_OPENED,
+        data=_finding_data(finding, item, run_id, item.subject),
+        at=now,
+        agency_code=item.agency_code,
+    )
+
+
+async def _episode_counts(
+    session: AsyncSession,
+    province_code: str,
+    subject_kind: str,
+    keys: Iterable[tuple[str, str]],
+) -> dict[tuple[str, str], int]:
+    """How many episodes each (subject, reason) already had, so a reopening numbers itself."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    rows = await session.exec(
+        select(col(Finding.subject_key), col(Finding.reason), func.max(col(Finding.episode)))
+        .where(
+            col(Finding.province_code) == province_code,
+            col(Finding.subject_kind) == subject_kind,
+        )
+        .group_by(col(Finding.subject_key), col(Finding.reason))
+    )
+    return {(k, r): int(n) for k, r, n in rows.all() if (k, r) in wanted}

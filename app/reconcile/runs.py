@@ -1,0 +1,629 @@
+"""One reconciliation run, end to end: claim, fetch, compare, then ONE transaction that writes the
+snapshot, the findings lifecycle, the outbox events and the run's outcome (DESIGN promise 1, 4).
+
+A run that could not read every listing completely ends ``partial`` (or ``failed`` when it could
+not run at all) and touches nothing but its own record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.clients import NationalClient, ProvincialClient, UpstreamAuthError
+from app.db import SessionFactory
+from app.domain.records import (
+    Agency,
+    DataQualityWarning,
+    Listing,
+    NationalPaymentInfo,
+    Period,
+    ProcedureStat,
+    ProvincialProcedure,
+)
+from app.errors import Conflict
+from app.events import RUN_COMPLETED, RUN_FAILED, add_event
+from app.metrics import RUN_DURATION, RUNS
+from app.models import ACTIVE_STATUSES, ProcedureSnapshot, Run, RunScope, RunStatus, SubjectKind
+from app.models import Agency as AgencyRow
+from app.models.types import utcnow
+from app.reconcile.findings import ObservedFinding, apply_findings
+from app.reconcile.normalize import normalize_code
+from app.reconcile.procedures import (
+    ProcedureReconciliation,
+    provincial_snapshot,
+    reconcile_procedures,
+)
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_STORED_WARNINGS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    scope: RunScope
+    period: Period
+    dry_run: bool = False
+    accept_drop: bool = False
+
+    def key(self) -> str:
+        """Requests are identical (and coalesce) when every field that changes the outcome is."""
+        text = "|".join(
+            [
+                self.scope,
+                self.period.start.isoformat(),
+                self.period.end.isoformat(),
+                str(self.dry_run),
+                str(self.accept_drop),
+            ]
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    run: Run
+    coalesced: bool
+
+
+class Upstreams(Protocol):
+    """What a run needs from the outside world; tests substitute respx-backed clients."""
+
+    def __call__(self, settings: Settings) -> tuple[ProvincialClient, NationalClient]: ...
+
+
+def default_upstreams(settings: Settings) -> tuple[ProvincialClient, NationalClient]:
+    return (
+        ProvincialClient(settings.provincial()),
+        NationalClient(settings.national(), settings.national_province_code),
+    )
+
+
+async def active_run(session: AsyncSession, province_code: str) -> Run | None:
+    rows = await session.exec(select(Run).where(col(Run.active_province) == province_code))
+    return rows.first()
+
+
+async def submit_run(
+    factory: SessionFactory,
+    *,
+    province_code: str,
+    request: RunRequest,
+    trigger: str,
+    owner: str,
+    lease: timedelta,
+) -> Submission:
+    """Create a queued run, or join the identical active one; a different one conflicts (409).
+
+    The UNIQUE ``active_province`` column decides races between replicas: the loser of an insert
+    race re-reads the winner and coalesces or conflicts exactly as if it had come second.
+    """
+    for _ in range(3):
+        async with factory() as session:
+            current = await active_run(session, province_code)
+            if current is not None:
+                return _join_or_conflict(current, request)
+            now = utcnow()
+            run = Run(
+                province_code=province_code,
+                scope=request.scope,
+                status=RunStatus.QUEUED,
+                trigger=trigger,
+                period_from=request.period.start,
+                period_to=request.period.end,
+                dry_run=request.dry_run,
+                accept_drop=request.accept_drop,
+                request_key=request.key(),
+                active_province=province_code,
+                created_at=now,
+                lease_owner=owner,
+                lease_expires_at=now + lease,
+            )
+            session.add(run)
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                continue
+            return Submission(run=run, coalesced=False)
+    raise Conflict("Another run of this province is starting; try again.")
+
+
+def _join_or_conflict(current: Run, request: RunRequest) -> Submission:
+    if current.request_key == request.key():
+        return Submission(run=current, coalesced=True)
+    raise Conflict(
+        f"Run {current.id} ({current.scope}, {current.period_from}–{current.period_to}) is "
+        f"{current.status} for province {current.province_code}; one run per province at a time.",
+        active_run_id=current.id,
+        active_run_status=current.status,
+    )
+
+
+@dataclass(slots=True)
+class _Fetched:
+    agencies: Listing[Agency]
+    procedures: Listing[ProvincialProcedure]
+    payment_info: Listing[NationalPaymentInfo]
+    stats: Listing[ProcedureStat]
+
+    def listings(self) -> Sequence[Listing[Any]]:
+        return (self.agencies, self.procedures, self.payment_info, self.stats)
+
+
+# Listings whose size should not swing between runs; the stats depend on the period asked for.
+_DROP_GUARDED = ("provincial.agencies", "provincial.procedures", "national.payment_info")
+
+
+class RunExecutor:
+    """Executes runs of this replica in background tasks, renewing their leases while they work."""
+
+    def __init__(
+        self,
+        factory: SessionFactory,
+        settings: Settings,
+        *,
+        owner: str,
+        upstreams: Upstreams = default_upstreams,
+    ) -> None:
+        self._factory = factory
+        self._settings = settings
+        self._owner = owner
+        self._upstreams = upstreams
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self._settings.run_lease_seconds)
+
+    def start(self, run_id: str) -> None:
+        if run_id in self._tasks:
+            return
+        task = asyncio.create_task(self.execute(run_id), name=f"run-{run_id}")
+        self._tasks[run_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(run_id, None))
+
+    async def wait(self, run_id: str) -> None:
+        task = self._tasks.get(run_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def execute(self, run_id: str) -> None:
+        started = time.monotonic()
+        run = await self._mark_running(run_id)
+        if run is None:
+            return
+        heartbeat = asyncio.create_task(self._heartbeat(run_id))
+        try:
+            await self._execute(run)
+        except asyncio.CancelledError:
+            await self._finish(run, RunStatus.FAILED, ["interrupted: the service shut down"], {})
+            raise
+        except UpstreamAuthError as exc:
+            await self._finish(run, RunStatus.FAILED, [f"authentication failed: {exc}"], {})
+        except Exception as exc:
+            logger.exception("run %s crashed", run_id)
+            await self._finish(run, RunStatus.FAILED, [f"crashed: {type(exc).__name__}: {exc}"], {})
+        finally:
+            heartbeat.cancel()
+            RUN_DURATION.labels(run.scope).observe(time.monotonic() - started)
+
+    async def _mark_running(self, run_id: str) -> Run | None:
+        async with self._factory() as session:
+            now = utcnow()
+            result = await session.exec(
+                update(Run)
+                .where(col(Run.id) == run_id, col(Run.status) == RunStatus.QUEUED)
+                .values(
+                    status=RunStatus.RUNNING,
+                    started_at=now,
+                    lease_owner=self._owner,
+                    lease_expires_at=now + self.lease,
+                )
+            )
+            await session.commit()
+            if result.rowcount != 1:
+                return None
+            return await session.get(Run, run_id)
+
+    async def _heartbeat(self, run_id: str) -> None:
+        interval = max(self._settings.run_lease_seconds / 3, 0.5)
+        while True:
+            await asyncio.sleep(interval)
+            async with self._factory() as session:
+                await session.exec(
+                    update(Run)
+                    .where(
+                        col(Run.id) == run_id,
+                        col(Run.lease_owner) == self._owner,
+                        col(Run.status) == RunStatus.RUNNING,
+                    )
+                    .values(lease_expires_at=utcnow() + self.lease)
+                )
+                await session.commit()
+
+    async def _execute(self, run: Run) -> None:
+        period = Period(run.period_from, run.period_to)
+        provincial, national = self._upstreams(self._settings)
+        async with provincial, national:
+            agencies, procedures, payment_info, stats = await asyncio.gather(
+                provincial.list_agencies(),
+                provincial.list_procedures(),
+                national.list_payment_info(),
+                national.list_procedure_stats(period),
+            )
+            upstream_stats = {
+                "provincial": asdict(provincial.stats),
+                "national": asdict(national.stats),
+            }
+        fetched = _Fetched(agencies, procedures, payment_info, stats)
+        listings = {listing.name: _listing_summary(listing) for listing in fetched.listings()}
+        warnings = [w for listing in fetched.listings() for w in listing.warnings]
+        details = {"listings": listings, "upstream_stats": upstream_stats, "warnings": warnings}
+
+        incomplete = [
+            f"{item.name}: {item.error or 'incomplete'}"
+            for item in fetched.listings()
+            if not item.complete
+        ]
+        if incomplete:
+            await self._finish(run, RunStatus.PARTIAL, incomplete, details)
+            return
+        drops = await self._sharp_drops(run, listings)
+        if drops and not run.accept_drop:
+            await self._finish(run, RunStatus.PARTIAL, drops, details)
+            return
+
+        result = reconcile_procedures(procedures.items, payment_info.items, stats.items)
+        details["warnings"] = warnings + list(result.warnings)
+        await self._commit_success(run, fetched, result, details)
+
+    async def _sharp_drops(self, run: Run, listings: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        async with self._factory() as session:
+            rows = await session.exec(
+                select(Run)
+                .where(
+                    col(Run.province_code) == run.province_code,
+                    col(Run.scope) == run.scope,
+                    col(Run.status) == RunStatus.SUCCEEDED,
+                    col(Run.dry_run).is_(False),
+                )
+                .order_by(col(Run.finished_at).desc())
+                .limit(1)
+            )
+            previous = rows.first()
+        if previous is None:
+            return []
+        drops = []
+        for name in _DROP_GUARDED:
+            before = int(previous.listings.get(name, {}).get("distinct", 0))
+            now = int(listings.get(name, {}).get("distinct", 0))
+            if before and now < before * self._settings.sharp_drop_threshold:
+                drops.append(
+                    f"sharp drop: {name} returned {now} distinct items against {before} in run "
+                    f"{previous.id}; nothing was resolved. "
+                    "Re-run with accept_drop=true if the drop is real."
+                )
+        return drops
+
+    async def _commit_success(
+        self,
+        run: Run,
+        fetched: _Fetched,
+        result: ProcedureReconciliation,
+        details: dict[str, Any],
+    ) -> None:
+        now = utcnow()
+        agency_names = {normalize_code(a.code): a.name for a in fetched.agencies.items}
+        observed = _observed_findings(result, agency_names)
+        counts = _counts(result)
+        async with self._factory() as session:
+            if not await self._still_ours(session, run):
+                return
+            changes = await apply_findings(
+                session,
+                province_code=run.province_code,
+                subject_kind=SubjectKind.PROCEDURE,
+                observed=observed,
+                run_id=run.id,
+                now=now,
+                dry_run=run.dry_run,
+            )
+            counts["findings"] = changes.counts()
+            sample: dict[str, Any] = {}
+            if run.dry_run:
+                size = self._settings.dry_run_sample_size
+                sample = {
+                    "opened": changes.opened[:size],
+                    "updated": changes.updated[:size],
+                    "resolved": changes.resolved[:size],
+                }
+            else:
+                await _replace_agencies(session, run.province_code, fetched.agencies.items, now)
+                await _replace_snapshot(session, run, fetched.procedures.items, result, now)
+            self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
+            run.dry_run_sample = sample
+            if not run.dry_run:
+                add_event(
+                    session,
+                    province_code=run.province_code,
+                    event_type=RUN_COMPLETED,
+                    data=_run_data(run),
+                    at=now,
+                )
+            await session.commit()
+        RUNS.labels(run.scope, run.status).inc()
+
+    async def _finish(
+        self, run: Run, status: RunStatus, errors: list[str], details: dict[str, Any]
+    ) -> None:
+        now = utcnow()
+        async with self._factory() as session:
+            if not await self._still_ours(session, run):
+                return
+            self._apply_outcome(session, run, status, errors, details, run.counts or {}, now)
+            if not run.dry_run:
+                add_event(
+                    session,
+                    province_code=run.province_code,
+                    event_type=RUN_FAILED,
+                    data=_run_data(run),
+                    at=now,
+                )
+            await session.commit()
+        RUNS.labels(run.scope, run.status).inc()
+
+    async def _still_ours(self, session: AsyncSession, run: Run) -> bool:
+        """Lock our run row; a run the janitor already declared abandoned must not write."""
+        rows = await session.exec(select(Run).where(col(Run.id) == run.id).with_for_update())
+        current = rows.first()
+        return (
+            current is not None
+            and current.status == RunStatus.RUNNING
+            and current.lease_owner == self._owner
+        )
+
+    @staticmethod
+    def _apply_outcome(
+        session: AsyncSession,
+        run: Run,
+        status: RunStatus,
+        errors: list[str],
+        details: dict[str, Any],
+        counts: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        warnings: list[DataQualityWarning] = details.get("warnings", [])
+        run.status = status
+        run.finished_at = now
+        run.active_province = None
+        run.lease_expires_at = None
+        run.errors = errors
+        run.listings = details.get("listings", {})
+        run.upstream_stats = details.get("upstream_stats", {})
+        run.warnings = [asdict(w) for w in warnings[:MAX_STORED_WARNINGS]]
+        run.counts = {**counts, "warnings": len(warnings)}
+        session.add(run)
+
+
+def _listing_summary(listing: Listing[Any]) -> dict[str, Any]:
+    return {
+        "complete": listing.complete,
+        "reported_total": listing.reported_total,
+        "distinct": len(listing.items),
+        "passes": listing.passes,
+        "error": listing.error,
+    }
+
+
+def _run_data(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": run.id,
+        "province_code": run.province_code,
+        "scope": run.scope,
+        "status": run.status,
+        "period_from": run.period_from.isoformat(),
+        "period_to": run.period_to.isoformat(),
+        "counts": run.counts,
+        "errors": run.errors,
+        "link": f"/runs/{run.id}",
+    }
+
+
+def _counts(result: ProcedureReconciliation) -> dict[str, Any]:
+    not_synced = sum(1 for c in result.configurations if c.reasons)
+    by_reason: dict[str, int] = {}
+    for config in result.configurations:
+        for reason in config.reasons:
+            by_reason[reason] = by_reason.get(reason, 0) + 1
+    return {
+        "fee_bearing_configurations": len(result.configurations),
+        "synced_configurations": len(result.configurations) - not_synced,
+        "not_synced_configurations": not_synced,
+        "orphans": len(result.orphans),
+        "by_reason": by_reason,
+        "summary": {level: asdict(figure) for level, figure in result.summary.items()},
+    }
+
+
+def _observed_findings(
+    result: ProcedureReconciliation, agency_names: Mapping[str, str]
+) -> list[ObservedFinding]:
+    observed = []
+    for config in result.configurations:
+        subject = {
+            "kind": SubjectKind.PROCEDURE.value,
+            "key": config.key,
+            "procedure_code": config.procedure_code,
+            "procedure_name": config.procedure_name,
+            "agency_code": config.agency_code,
+            "agency_name": agency_names.get(config.agency_code),
+            "level": config.level,
+        }
+        for reason in config.reasons:
+            observed.append(
+                ObservedFinding(
+                    subject_kind=SubjectKind.PROCEDURE,
+                    subject_key=config.key,
+                    reason=reason,
+                    evidence=config.evidence.get(reason, {}),
+                    procedure_code=config.procedure_code,
+                    agency_code=config.agency_code,
+                    level=config.level,
+                    subject=subject,
+                    link=f"/procedures/{config.procedure_code}",
+                )
+            )
+    return observed
+
+
+async def _replace_agencies(
+    session: AsyncSession, province_code: str, agencies: Sequence[Agency], now: datetime
+) -> None:
+    await session.exec(delete(AgencyRow).where(col(AgencyRow.province_code) == province_code))
+    seen: set[str] = set()
+    for agency in agencies:
+        code = normalize_code(agency.code)
+        if code in seen:
+            continue
+        seen.add(code)
+        session.add(
+            AgencyRow(
+                province_code=province_code,
+                code=code,
+                raw_code=agency.code,
+                name=agency.name,
+                level=agency.level,
+                parent_code=normalize_code(agency.parent_code) if agency.parent_code else None,
+                updated_at=now,
+            )
+        )
+
+
+async def _replace_snapshot(
+    session: AsyncSession,
+    run: Run,
+    provincial: Sequence[ProvincialProcedure],
+    result: ProcedureReconciliation,
+    now: datetime,
+) -> None:
+    province = run.province_code
+    await session.exec(
+        delete(ProcedureSnapshot).where(col(ProcedureSnapshot.province_code) == province)
+    )
+    rows: dict[str, ProcedureSnapshot] = {}
+    for config in result.configurations:
+        rows[config.key] = ProcedureSnapshot(
+            province_code=province,
+            key=config.key,
+            procedure_code=config.procedure_code,
+            agency_code=config.agency_code,
+            kind="configuration",
+            level=config.level,
+            procedure_name=config.procedure_name,
+            synced=not config.reasons,
+            reasons=list(config.reasons),
+            provincial=config.provincial,
+            national=config.national,
+            fingerprint=config.fingerprint,
+            run_id=run.id,
+            updated_at=now,
+        )
+    for item in provincial:
+        procedure_code, agency_code = (
+            normalize_code(item.procedure_code),
+            normalize_code(item.agency_code),
+        )
+        key = f"{procedure_code}|{agency_code}"
+        if key in rows:
+            continue
+        rows[key] = ProcedureSnapshot(
+            province_code=province,
+            key=key,
+            procedure_code=procedure_code,
+            agency_code=agency_code,
+            kind="unpaid",
+            level=item.level.strip().lower(),
+            procedure_name=item.procedure_name,
+            provincial=provincial_snapshot(item),
+            run_id=run.id,
+            updated_at=now,
+        )
+    for orphan in result.orphans:
+        procedure_code, agency_code = orphan.key.split("|", 1)
+        existing = rows.get(orphan.key)
+        if existing is not None:
+            existing.kind = "orphan"
+            existing.national = orphan.national
+            continue
+        rows[orphan.key] = ProcedureSnapshot(
+            province_code=province,
+            key=orphan.key,
+            procedure_code=procedure_code,
+            agency_code=agency_code,
+            kind="orphan",
+            national=orphan.national,
+            run_id=run.id,
+            updated_at=now,
+        )
+    session.add_all(rows.values())
+
+
+async def fail_abandoned_runs(factory: SessionFactory, *, now: datetime | None = None) -> list[str]:
+    """Declare failed every active run whose lease expired: its replica died or hung."""
+    moment = now or utcnow()
+    failed: list[str] = []
+    async with factory() as session:
+        rows = await session.exec(
+            select(Run)
+            .where(col(Run.status).in_(ACTIVE_STATUSES), col(Run.lease_expires_at) < moment)
+            .with_for_update(skip_locked=True)
+        )
+        for run in rows.all():
+            run.status = RunStatus.FAILED
+            run.finished_at = moment
+            run.active_province = None
+            run.errors = [
+                *run.errors,
+                "abandoned: the replica running it stopped renewing its lease",
+            ]
+            session.add(run)
+            if not run.dry_run:
+                add_event(
+                    session,
+                    province_code=run.province_code,
+                    event_type=RUN_FAILED,
+                    data=_run_data(run),
+                    at=moment,
+                )
+            failed.append(run.id)
+        await session.commit()
+    for _ in failed:
+        RUNS.labels("procedures", RunStatus.FAILED).inc()
+    return failed
+
+
+RunStarter = Callable[[str], Awaitable[None]]

@@ -1,0 +1,56 @@
+"""API key management (admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from app.auth import Role, create_key
+from app.dependencies import AdminDep, SessionDep
+from app.errors import NotFound
+from app.models import ApiKey
+from app.models.types import utcnow
+
+router = APIRouter(prefix="/keys", tags=["keys"])
+
+
+class KeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    role: Role
+
+
+def _view(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "role": key.role,
+        "prefix": key.prefix,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create(principal: AdminDep, session: SessionDep, body: KeyCreate) -> dict[str, Any]:
+    row, clear = await create_key(session, name=body.name, role=body.role)
+    return {**_view(row), "key": clear}
+
+
+@router.get("")
+async def list_keys(principal: AdminDep, session: SessionDep) -> dict[str, Any]:
+    rows = await session.exec(select(ApiKey).order_by(col(ApiKey.id)))
+    return {"items": [_view(k) for k in rows.all()]}
+
+
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke(principal: AdminDep, session: SessionDep, key_id: int) -> None:
+    key = await session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"No API key {key_id}.")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.add(key)
+        await session.commit()

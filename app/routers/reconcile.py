@@ -1,0 +1,82 @@
+"""POST /reconcile: start a run, join the identical active one, or refuse a different one."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.dependencies import ExecutorDep, OperatorDep, SessionFactoryDep, SettingsDep
+from app.domain.records import Period
+from app.domain.values import default_period
+from app.models import RunScope
+from app.reconcile.runs import RunRequest, submit_run
+
+router = APIRouter(tags=["runs"])
+
+
+class ReconcileBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Literal["procedures"] = "procedures"
+    period_from: date | None = Field(
+        default=None, description="Local date, inclusive (Asia/Ho_Chi_Minh)."
+    )
+    period_to: date | None = Field(default=None, description="Local date, inclusive.")
+    dry_run: bool = False
+    accept_drop: bool = Field(default=False, description="Accept a sharp drop in a listing's size.")
+
+    @model_validator(mode="after")
+    def _period_is_ordered(self) -> ReconcileBody:
+        if self.period_from and self.period_to and self.period_from > self.period_to:
+            raise ValueError("period_from must not be after period_to")
+        return self
+
+    def period(self) -> Period:
+        default_start, default_end = default_period()
+        end = self.period_to or default_end
+        start = self.period_from or (
+            default_start if self.period_to is None else end.replace(year=end.year - 1)
+        )
+        return Period(start, end)
+
+
+class ReconcileAccepted(BaseModel):
+    run_id: str
+    status: str
+    coalesced: bool
+    link: str
+
+
+@router.post("/reconcile", status_code=status.HTTP_202_ACCEPTED, response_model=ReconcileAccepted)
+async def reconcile(
+    principal: OperatorDep,
+    settings: SettingsDep,
+    factory: SessionFactoryDep,
+    executor: ExecutorDep,
+    body: Annotated[ReconcileBody | None, Body()] = None,
+) -> ReconcileAccepted:
+    request = body or ReconcileBody()
+    submission = await submit_run(
+        factory,
+        province_code=settings.national_province_code,
+        request=RunRequest(
+            scope=RunScope(request.scope),
+            period=request.period(),
+            dry_run=request.dry_run,
+            accept_drop=request.accept_drop,
+        ),
+        trigger="api",
+        owner=executor.owner,
+        lease=executor.lease,
+    )
+    if not submission.coalesced:
+        executor.start(submission.run.id)
+    return ReconcileAccepted(
+        run_id=submission.run.id,
+        status=submission.run.status,
+        coalesced=submission.coalesced,
+        link=f"/runs/{submission.run.id}",
+    )

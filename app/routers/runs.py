@@ -1,0 +1,36 @@
+"""GET /runs and /runs/{run_id}."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.dependencies import ReaderDep, SessionDep, SettingsDep
+from app.models import RunStatus
+from app.read.runs import get_run, list_runs, run_view
+
+router = APIRouter(tags=["runs"])
+
+
+@router.get("/runs")
+async def runs(
+    principal: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    status: RunStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    return await list_runs(
+        session,
+        province_code=settings.national_province_code,
+        status=status,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get("/runs/{run_id}")
+async def run(principal: ReaderDep, session: SessionDep, run_id: str) -> dict[str, Any]:
+    return run_view(await get_run(session, run_id), detail=True)
