@@ -1,0 +1,20 @@
+"""Simulated upstreams (P and N) with seeded scenarios and ground truth, for tests and demos.
+
+The HTTP server helpers live in ``app.simulator.server``; ``python -m app.simulator`` runs it.
+"""
+
+from app.simulator.faults import Credentials, Faults
+from app.simulator.scenarios import Scenario, ScenarioInfo, get_scenario, list_scenarios
+from app.simulator.truth import ScenarioTruth
+from app.simulator.upstreams import create_simulator_app
+
+__all__ = [
+    "Credentials",
+    "Faults",
+    "Scenario",
+    "ScenarioInfo",
+    "ScenarioTruth",
+    "create_simulator_app",
+    "get_scenario",
+    "list_scenarios",
+]

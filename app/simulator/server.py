@@ -1,0 +1,171 @@
+"""Run the simulator as a real HTTP server: blocking (demo, ``python -m``) or in a thread (tests).
+
+python -m app.simulator.server --port 8900 --scenario tay-ninh-2023 --latency-ms 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from app.simulator.faults import Credentials, Faults
+from app.simulator.scenarios import Scenario, get_scenario, list_scenarios
+from app.simulator.upstreams import SimulatorState, create_simulator_app
+
+
+def run_simulator(
+    host: str = "127.0.0.1",
+    port: int = 8900,
+    scenario_name: str = "tay-ninh-2023",
+    faults: Faults | None = None,
+    *,
+    seed: int | None = None,
+    credentials: Credentials | None = None,
+) -> None:
+    """Serve until interrupted."""
+    app = create_simulator_app(get_scenario(scenario_name, seed), faults, credentials=credentials)
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
+
+
+class SimulatorServer:
+    """Uvicorn on a free port in a background thread, for as long as the ``with`` block lasts.
+
+    ``base_url`` is ``http://127.0.0.1:<port>``; P lives at ``provincial_base_url`` and N at
+    ``national_base_url``. ``state`` is the live simulator state (read it; change faults over
+    HTTP with ``PUT /_sim/faults`` so the change happens on the server's own event loop).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str = "small",
+        faults: Faults | None = None,
+        port: int = 0,
+        *,
+        host: str = "127.0.0.1",
+        credentials: Credentials | None = None,
+        startup_timeout_s: float = 10.0,
+    ) -> None:
+        self.app = create_simulator_app(scenario, faults, credentials=credentials)
+        self.state: SimulatorState = self.app.state.simulator
+        self.credentials = self.state.credentials
+        self._host = host
+        self._requested_port = port
+        self._startup_timeout_s = startup_timeout_s
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        if not self.port:
+            raise RuntimeError("the simulator is not running")
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def provincial_base_url(self) -> str:
+        return f"{self.base_url}/provincial"
+
+    @property
+    def national_base_url(self) -> str:
+        return f"{self.base_url}/national"
+
+    @property
+    def provincial_token_url(self) -> str:
+        return f"{self.provincial_base_url}/oauth/token"
+
+    @property
+    def national_token_url(self) -> str:
+        return f"{self.national_base_url}/oauth/token"
+
+    def environment(self) -> dict[str, str]:
+        """The service's upstream settings (README "Configuration names") for this simulator."""
+        creds = self.credentials
+        return {
+            "PROVINCIAL_BASE_URL": self.provincial_base_url,
+            "PROVINCIAL_TOKEN_URL": self.provincial_token_url,
+            "PROVINCIAL_CLIENT_ID": creds.provincial_client_id,
+            "PROVINCIAL_CLIENT_SECRET": creds.provincial_client_secret,
+            "NATIONAL_BASE_URL": self.national_base_url,
+            "NATIONAL_TOKEN_URL": self.national_token_url,
+            "NATIONAL_CLIENT_ID": creds.national_client_id,
+            "NATIONAL_CLIENT_SECRET": creds.national_client_secret,
+            "NATIONAL_PROVINCE_CODE": self.state.scenario.province_code,
+        }
+
+    def start(self) -> SimulatorServer:
+        # Binding here, before the thread starts, makes the port known and free of races.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, self._requested_port))
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, log_level="warning", lifespan="off", access_log=False, timeout_keep_alive=5
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="simulator", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + self._startup_timeout_s
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the simulator did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+        self.port = 0
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    names = [info.name for info in list_scenarios()]
+    parser = argparse.ArgumentParser(description="Simulated P and N upstreams.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--scenario", default="tay-ninh-2023", choices=names)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--rate-429", type=float, default=0.0)
+    parser.add_argument("--rate-503", type=float, default=0.0)
+    parser.add_argument("--rate-n-busy", type=float, default=0.0)
+    parser.add_argument("--shift-passes", type=int, default=0)
+    args = parser.parse_args(argv)
+    faults = Faults(
+        latency_ms=args.latency_ms,
+        rate_429=args.rate_429,
+        rate_503=args.rate_503,
+        rate_n_busy=args.rate_n_busy,
+        shift_passes=args.shift_passes,
+    )
+    run_simulator(args.host, args.port, args.scenario, faults, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,556 @@
+"""One FastAPI app that plays both upstreams: P under ``/provincial``, N under ``/national``.
+
+It follows the vendors' contract (``/work/shared/upstreams``) to the letter — Spring pages and
+HTTP 401 on P; the ``error_code`` envelope, 1-based pages and HTTP Basic on the token endpoint on
+N — and adds the faults of real upstreams on demand (``Faults``). Test hooks live under
+``/_sim``: faults (GET/PUT/PATCH), stats, truth, reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import math
+import random
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from app.domain.values import parse_local_time
+from app.simulator.faults import Credentials, Faults
+from app.simulator.scenarios import JsonDict, Scenario, get_scenario
+
+PROVINCIAL = "provincial"
+NATIONAL = "national"
+P_MAX_SIZE = 1000
+N_MAX_SIZE = 500
+DEFAULT_PAGE_SIZE = 100
+_PAGING_PARAMS = frozenset({"page", "size", "pageIndex", "pageSize"})
+
+
+@dataclass
+class _Token:
+    system: str
+    client_id: str
+    expires_at: float
+    uses: int = 0
+
+
+@dataclass
+class SimulatorState:
+    """Everything the simulated upstreams remember between requests."""
+
+    scenario: Scenario
+    faults: Faults
+    credentials: Credentials
+    rng: random.Random = field(init=False)
+    tokens: dict[str, _Token] = field(default_factory=dict)
+    in_flight: Counter[str] = field(default_factory=Counter)
+    max_in_flight: Counter[str] = field(default_factory=Counter)
+    requests: Counter[str] = field(default_factory=Counter)
+    responses: dict[str, Counter[str]] = field(default_factory=dict)
+    concurrency_rejections: int = 0
+    tokens_issued: Counter[str] = field(default_factory=Counter)
+    passes: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.faults.seed)
+
+    def set_faults(self, faults: Faults) -> None:
+        self.faults = faults
+        self.rng = random.Random(faults.seed)
+        # A new fault setting starts the "first K passes" count afresh.
+        self.passes.clear()
+
+    def reset(self) -> None:
+        self.in_flight.clear()
+        self.max_in_flight.clear()
+        self.requests.clear()
+        self.responses.clear()
+        self.concurrency_rejections = 0
+        self.tokens_issued.clear()
+        self.passes.clear()
+        self.rng = random.Random(self.faults.seed)
+
+    def stats(self) -> JsonDict:
+        return {
+            "requests": dict(self.requests),
+            "responses": {label: dict(c) for label, c in self.responses.items()},
+            "in_flight": {k: v for k, v in self.in_flight.items() if v},
+            "max_in_flight": dict(self.max_in_flight),
+            "max_in_flight_overall": max(self.max_in_flight.values(), default=0),
+            "concurrency_rejections": self.concurrency_rejections,
+            "tokens_issued": dict(self.tokens_issued),
+            "passes": dict(self.passes),
+        }
+
+    # ---- bookkeeping -------------------------------------------------------------------------
+
+    def record(self, label: str, outcome: str) -> None:
+        self.responses.setdefault(label, Counter())[outcome] += 1
+
+    def enter(self, credential: str) -> bool:
+        self.in_flight[credential] += 1
+        current = self.in_flight[credential]
+        self.max_in_flight[credential] = max(self.max_in_flight[credential], current)
+        if current > self.faults.max_in_flight:
+            self.in_flight[credential] -= 1
+            self.concurrency_rejections += 1
+            return False
+        return True
+
+    def leave(self, credential: str) -> None:
+        self.in_flight[credential] -= 1
+
+    def issue_token(self, system: str, client_id: str) -> JsonDict:
+        token = f"{system[0]}-{secrets.token_urlsafe(24)}"
+        lifetime = float(self.faults.expires_in_s)
+        if self.faults.token_ttl_s is not None:
+            lifetime = min(lifetime, self.faults.token_ttl_s)
+        self.tokens[token] = _Token(system, client_id, time.monotonic() + lifetime)
+        self.tokens_issued[system] += 1
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": self.faults.expires_in_s,
+        }
+
+    def token_valid(self, token: str | None, system: str) -> bool:
+        info = self.tokens.get(token or "")
+        if info is None or info.system != system:
+            return False
+        info.uses += 1
+        if time.monotonic() >= info.expires_at:
+            return False
+        limit = self.faults.token_max_uses
+        return limit is None or info.uses <= limit
+
+    def credential_of(self, token: str | None) -> str:
+        info = self.tokens.get(token or "")
+        return info.client_id if info else "anonymous"
+
+    def page_order(self, listing: str, pass_key: str, first_page: bool) -> bool:
+        """Count passes; True when this page belongs to a pass the fault setting disturbs."""
+        if first_page:
+            self.passes[pass_key] += 1
+            return False
+        current = self.passes[pass_key]
+        return 1 <= current <= self.faults.shift_passes
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def _pass_key(listing: str, request: Request) -> str:
+    params = sorted(
+        (k, v) for k, v in request.query_params.multi_items() if k not in _PAGING_PARAMS
+    )
+    return listing + ("?" + "&".join(f"{k}={v}" for k, v in params) if params else "")
+
+
+def _slice(items: Sequence[JsonDict], index: int, size: int, shifted: bool) -> list[JsonDict]:
+    ordered = list(items)
+    if shifted and index > 0 and ordered:
+        # The last item moved to the front after the first page was read: the pass sees one item
+        # twice and never sees another; totals do not change, so a complete read detects it.
+        ordered = [ordered[-1], *ordered[:-1]]
+    return ordered[index * size : (index + 1) * size]
+
+
+def _int_param(request: Request, name: str, default: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+async def _read_form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+def _retry_after(state: SimulatorState) -> dict[str, str]:
+    return {"Retry-After": str(state.faults.retry_after_s)}
+
+
+async def _latency(state: SimulatorState) -> None:
+    delay = state.faults.latency_ms
+    if state.faults.latency_jitter_ms:
+        delay += state.rng.randint(0, state.faults.latency_jitter_ms)
+    if delay:
+        await asyncio.sleep(delay / 1000)
+
+
+def _gateway_faults(state: SimulatorState, listing: str, page: int) -> Response | None:
+    """429/503 as the load balancer in front of either system answers them (plain bodies)."""
+    faults = state.faults
+    if faults.failing(listing, page):
+        return PlainTextResponse(
+            "Service Unavailable", status_code=503, headers=_retry_after(state)
+        )
+    if faults.rate_429 and state.rng.random() < faults.rate_429:
+        return PlainTextResponse("Too Many Requests", status_code=429, headers=_retry_after(state))
+    if faults.rate_503 and state.rng.random() < faults.rate_503:
+        return PlainTextResponse(
+            "Service Unavailable", status_code=503, headers=_retry_after(state)
+        )
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
+# P — provincial dossier system
+# ------------------------------------------------------------------------------------------------
+
+
+def _spring_error(status: int, error: str, message: str) -> JSONResponse:
+    return JSONResponse({"status": status, "error": error, "message": message}, status_code=status)
+
+
+def _provincial_router(state: SimulatorState) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/oauth/token")
+    async def token(request: Request) -> Response:
+        label = "provincial.token"
+        state.requests[label] += 1
+        form = await _read_form(request)
+        creds = state.credentials
+        if form.get("grant_type") != "client_credentials":
+            state.record(label, "400")
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        if (form.get("client_id"), form.get("client_secret")) != (
+            creds.provincial_client_id,
+            creds.provincial_client_secret,
+        ):
+            state.record(label, "401")
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        state.record(label, "200")
+        return JSONResponse(state.issue_token(PROVINCIAL, creds.provincial_client_id))
+
+    async def listing(
+        request: Request, name: str, items: Callable[[Request], list[JsonDict] | Response]
+    ) -> Response:
+        state.requests[name] += 1
+        token = _bearer(request)
+        credential = state.credential_of(token)
+        if not state.enter(credential):
+            state.record(name, "429")
+            message = f"at most {state.faults.max_in_flight} concurrent requests per client"
+            return JSONResponse(
+                {"status": 429, "error": "Too Many Requests", "message": message},
+                status_code=429,
+                headers=_retry_after(state),
+            )
+        try:
+            response = await _serve_provincial(state, request, name, token, items)
+        finally:
+            state.leave(credential)
+        state.record(name, str(response.status_code))
+        return response
+
+    @router.get("/v1/agencies")
+    async def agencies(request: Request) -> Response:
+        return await listing(request, "provincial.agencies", lambda _: state.scenario.agencies)
+
+    @router.get("/v1/procedures")
+    async def procedures(request: Request) -> Response:
+        return await listing(request, "provincial.procedures", _procedures_since)
+
+    def _procedures_since(request: Request) -> list[JsonDict] | Response:
+        since = request.query_params.get("updatedSince", "").strip()
+        if not since:
+            return state.scenario.procedures
+        if parse_local_time(since) is None:
+            return _spring_error(400, "Bad Request", "updatedSince must be yyyyMMddHHmmss")
+        # An item whose NgayCapNhat does not parse cannot be compared: better sent than lost.
+        return [
+            item
+            for item in state.scenario.procedures
+            if parse_local_time(item["NgayCapNhat"]) is None
+            or str(item["NgayCapNhat"]).strip() >= since
+        ]
+
+    # --- DOSSIERS (later issue): GET /v1/dossiers?receivedFrom&receivedTo&updatedSince --------
+    # Not simulated yet; the route exists so clients get an explicit answer rather than a 404.
+    @router.get("/v1/dossiers")
+    async def dossiers(request: Request) -> Response:
+        state.requests["provincial.dossiers"] += 1
+        return _spring_error(501, "Not Implemented", "dossiers are not simulated yet")
+
+    return router
+
+
+async def _serve_provincial(
+    state: SimulatorState,
+    request: Request,
+    name: str,
+    token: str | None,
+    items: Callable[[Request], list[JsonDict] | Response],
+) -> Response:
+    if not state.token_valid(token, PROVINCIAL):
+        return JSONResponse({"error": "invalid_token"}, status_code=401)
+    page = _int_param(request, "page", 0)
+    size = _int_param(request, "size", DEFAULT_PAGE_SIZE)
+    if page is None or page < 0:
+        return _spring_error(400, "Bad Request", "page must be >= 0")
+    if size is None or size < 1:
+        return _spring_error(400, "Bad Request", "size must be >= 1")
+    if size > P_MAX_SIZE:
+        return _spring_error(400, "Bad Request", f"size must be <= {P_MAX_SIZE}")
+    selected = items(request)
+    if isinstance(selected, Response):
+        return selected
+    await _latency(state)
+    fault = _gateway_faults(state, name, page)
+    if fault is not None:
+        return fault
+    shifted = state.page_order(name, _pass_key(name, request), first_page=page == 0)
+    total = len(selected)
+    total_pages = math.ceil(total / size)
+    return JSONResponse(
+        {
+            "content": _slice(selected, page, size, shifted),
+            "number": page,
+            "size": size,
+            "totalElements": total,
+            "totalPages": total_pages,
+            "last": page >= total_pages - 1,
+        }
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# N — national portal, through the integration gateway
+# ------------------------------------------------------------------------------------------------
+
+
+def _envelope(result: Any, error_code: str = "0", message: str = "") -> JSONResponse:
+    return JSONResponse({"error_code": error_code, "message": message, "result": result})
+
+
+def _basic_auth(request: Request) -> tuple[str, str] | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    return (client_id, secret) if sep else None
+
+
+def _national_router(state: SimulatorState) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/oauth/token")
+    async def token(request: Request) -> Response:
+        label = "national.token"
+        state.requests[label] += 1
+        form = await _read_form(request)
+        creds = state.credentials
+        if form.get("grant_type") != "client_credentials":
+            state.record(label, "400")
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        if _basic_auth(request) != (creds.national_client_id, creds.national_client_secret):
+            state.record(label, "401")
+            return JSONResponse(
+                {"error": "invalid_client"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Basic realm="gateway"'},
+            )
+        state.record(label, "200")
+        return JSONResponse(state.issue_token(NATIONAL, creds.national_client_id))
+
+    async def listing(
+        request: Request, name: str, items: Callable[[Request], list[JsonDict] | str]
+    ) -> Response:
+        state.requests[name] += 1
+        token = _bearer(request)
+        credential = state.credential_of(token)
+        if not state.enter(credential):
+            state.record(name, "429")
+            return PlainTextResponse(
+                "Too Many Requests", status_code=429, headers=_retry_after(state)
+            )
+        try:
+            response, outcome = await _serve_national(state, request, name, token, items)
+        finally:
+            state.leave(credential)
+        state.record(name, outcome)
+        return response
+
+    @router.get("/api/v1/thanh-toan/thong-tin-thu-huong")
+    async def payment_info(request: Request) -> Response:
+        return await listing(
+            request, "national.thong-tin-thu-huong", lambda _: state.scenario.payment_infos
+        )
+
+    @router.get("/api/v1/ho-so/thong-ke-tthc")
+    async def procedure_stats(request: Request) -> Response:
+        return await listing(request, "national.thong-ke-tthc", _stats_window)
+
+    def _stats_window(request: Request) -> list[JsonDict] | str:
+        from_ = request.query_params.get("TuNgay", "").strip()
+        to = request.query_params.get("DenNgay", "").strip()
+        if parse_local_time(from_) is None or parse_local_time(to) is None:
+            return "TuNgay và DenNgay phải có dạng yyyyMMddHHmmss"
+        if from_ > to:
+            return "TuNgay phải nhỏ hơn hoặc bằng DenNgay"
+        return state.scenario.procedure_stats(from_, to)
+
+    # --- DOSSIERS (later issue): GET /api/v1/ho-so/dong-bo and /api/v1/thanh-toan/giao-dich ----
+    # Not simulated yet; explicit answers instead of 404s.
+    @router.get("/api/v1/ho-so/dong-bo")
+    async def synced_dossiers(request: Request) -> Response:
+        state.requests["national.dong-bo"] += 1
+        return PlainTextResponse("Not Implemented", status_code=501)
+
+    @router.get("/api/v1/thanh-toan/giao-dich")
+    async def transactions(request: Request) -> Response:
+        state.requests["national.giao-dich"] += 1
+        return PlainTextResponse("Not Implemented", status_code=501)
+
+    return router
+
+
+async def _serve_national(
+    state: SimulatorState,
+    request: Request,
+    name: str,
+    token: str | None,
+    items: Callable[[Request], list[JsonDict] | str],
+) -> tuple[Response, str]:
+    if token is None:
+        # No bearer at all: the gateway refuses before the portal sees the call.
+        return PlainTextResponse("Unauthorized", status_code=401), "401"
+    if not state.token_valid(token, NATIONAL):
+        return _envelope(None, "401", "Token không hợp lệ hoặc đã hết hạn"), "200:401"
+    province = request.query_params.get("MaTinh", "").strip().upper()
+    if province != state.scenario.province_code.upper():
+        return _envelope(None, "1", "MaTinh không hợp lệ"), "200:1"
+    page = _int_param(request, "pageIndex", 1)
+    size = _int_param(request, "pageSize", DEFAULT_PAGE_SIZE)
+    if page is None or page < 1:
+        return _envelope(None, "1", "pageIndex phải lớn hơn hoặc bằng 1"), "200:1"
+    if size is None or size < 1 or size > N_MAX_SIZE:
+        return _envelope(None, "1", f"pageSize phải từ 1 đến {N_MAX_SIZE}"), "200:1"
+    selected = items(request)
+    if isinstance(selected, str):
+        return _envelope(None, "1", selected), "200:1"
+    await _latency(state)
+    fault = _gateway_faults(state, name, page)
+    if fault is not None:
+        return fault, str(fault.status_code)
+    if state.faults.rate_n_busy and state.rng.random() < state.faults.rate_n_busy:
+        code = state.rng.choice(("99", "-1"))
+        message = "Hệ thống đang bận" if code == "99" else "Lỗi hệ thống"
+        return _envelope(None, code, message), f"200:{code}"
+    shifted = state.page_order(name, _pass_key(name, request), first_page=page == 1)
+    result = {
+        "total": len(selected),
+        "pageIndex": page,
+        "pageSize": size,
+        "data": _slice(selected, page - 1, size, shifted),
+    }
+    return _envelope(result), "200:0"
+
+
+# ------------------------------------------------------------------------------------------------
+# The app
+# ------------------------------------------------------------------------------------------------
+
+
+def create_simulator_app(
+    scenario: Scenario | str = "tay-ninh-2023",
+    faults: Faults | None = None,
+    *,
+    credentials: Credentials | None = None,
+    seed: int | None = None,
+) -> FastAPI:
+    """Both upstreams in one app: base URLs ``…/provincial`` and ``…/national``."""
+    if isinstance(scenario, str):
+        scenario = get_scenario(scenario, seed)
+    state = SimulatorState(
+        scenario=scenario, faults=faults or Faults(), credentials=credentials or Credentials()
+    )
+    app = FastAPI(title=f"Upstream simulator ({scenario.name})", docs_url="/_sim/docs")
+    app.state.simulator = state
+    app.include_router(_provincial_router(state), prefix="/provincial")
+    app.include_router(_national_router(state), prefix="/national")
+
+    @app.get("/_sim/faults")
+    async def get_faults() -> JsonDict:
+        return state.faults.model_dump()
+
+    @app.put("/_sim/faults")
+    async def put_faults(new: Faults) -> JsonDict:
+        state.set_faults(new)
+        return state.faults.model_dump()
+
+    @app.patch("/_sim/faults")
+    async def patch_faults(request: Request) -> Response:
+        changes = await request.json()
+        if not isinstance(changes, dict):
+            return JSONResponse({"detail": "expected a JSON object"}, status_code=422)
+        try:
+            merged = Faults.model_validate({**state.faults.model_dump(), **changes})
+        except ValueError as error:
+            return JSONResponse({"detail": str(error)}, status_code=422)
+        state.set_faults(merged)
+        return JSONResponse(state.faults.model_dump())
+
+    @app.get("/_sim/stats")
+    async def get_stats() -> JsonDict:
+        return state.stats()
+
+    @app.post("/_sim/reset")
+    async def reset() -> JsonDict:
+        state.reset()
+        return state.stats()
+
+    @app.post("/_sim/revoke-tokens")
+    async def revoke_tokens() -> JsonDict:
+        revoked = len(state.tokens)
+        state.tokens.clear()
+        return {"revoked": revoked}
+
+    @app.get("/_sim/truth")
+    async def truth() -> JsonDict:
+        return state.scenario.truth.model_dump(mode="json")
+
+    @app.get("/_sim/scenario")
+    async def scenario_info() -> JsonDict:
+        sc = state.scenario
+        return {
+            "name": sc.name,
+            "seed": sc.seed,
+            "province_code": sc.province_code,
+            "period_start": sc.period_start.isoformat(),
+            "period_end": sc.period_end.isoformat(),
+            "counts": {
+                "agencies": len(sc.agencies),
+                "procedures": len(sc.procedures),
+                "payment_infos": len(sc.payment_infos),
+                "procedure_stats_in_period": len(sc.period_stats()),
+            },
+            "credentials": state.credentials.model_dump(),
+        }
+
+    return app
