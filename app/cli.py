@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -94,6 +96,49 @@ def keys_list() -> None:
             key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
         )
     console.print(table)
+
+
+@cli.command()
+def demo(
+    scenario: Annotated[str, typer.Option(help="simulator scenario")] = "tay-ninh-2023",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    sim_port: Annotated[int, typer.Option(help="port of the simulated upstreams (0: any)")] = 0,
+    database: Annotated[Path, typer.Option(help="SQLite file, recreated")] = Path("recon-demo.db"),
+    latency_ms: Annotated[int, typer.Option(help="simulated latency per page")] = 50,
+) -> None:
+    """Start simulated upstreams and the service on SQLite, reconcile, show the result."""
+    from app.demo import fresh_database, run_demo
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            run_demo(
+                scenario=scenario,
+                host=host,
+                port=port,
+                sim_port=sim_port,
+                database=fresh_database(database),
+                latency_ms=latency_ms,
+            )
+        )
+
+
+@cli.command()
+def simulate(
+    scenario: str = "tay-ninh-2023",
+    host: str = "127.0.0.1",
+    port: int = 8900,
+    latency_ms: int = 0,
+    rate_429: float = 0.0,
+    rate_503: float = 0.0,
+) -> None:
+    """Run the simulated upstreams alone (P under /provincial, N under /national)."""
+    from app.simulator.faults import Faults
+    from app.simulator.server import run_simulator
+
+    console.print(f"simulator ({scenario}) on http://{host}:{port}")
+    faults = Faults(latency_ms=latency_ms, rate_429=rate_429, rate_503=rate_503)
+    run_simulator(host, port, scenario, faults)
 
 
 def main() -> None:
