@@ -42,16 +42,21 @@ SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
 ExecutorDep = Annotated[RunExecutor, Depends(get_executor)]
 
 
+# auto_error=False: a missing key is answered by our own 401 problem, not FastAPI's error.
+_bearer = HTTPBearer(auto_error=False, description="An API key: `recon keys create --role …`")
+
+
 def _role_dependency(role: Role) -> Callable[..., Awaitable[Principal]]:
     async def dependency(
         session: SessionDep,
         settings: SettingsDep,
-        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         admin_key = (
             settings.recon_admin_key.get_secret_value() if settings.recon_admin_key else None
         )
-        principal = await authenticate(session, authorization, admin_key)
+        header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
+        principal = await authenticate(session, header, admin_key)
         return require_role(principal, role)
 
     return dependency

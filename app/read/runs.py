@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import and_, col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.errors import NotFound
+from app.errors import BadRequest, NotFound
 from app.models import Run
 from app.pagination import decode_cursor, encode_cursor
 
@@ -54,9 +55,12 @@ async def list_runs(
     if status:
         query = query.where(col(Run.status) == status)
     if position:
-        from datetime import datetime
-
-        created, run_id = datetime.fromisoformat(position[0]), position[1]
+        try:
+            created, run_id = datetime.fromisoformat(position[0]), position[1]
+        except ValueError:
+            raise BadRequest(
+                "The cursor is not valid; use the next_cursor of a previous page."
+            ) from None
         query = query.where(
             or_(
                 col(Run.created_at) < created,
