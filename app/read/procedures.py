@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -53,30 +51,30 @@ async def _agency_names(
     return dict(rows.all())
 
 
-async def _first_seen(
+async def _open_findings_by_key(
     session: AsyncSession, province_code: str, keys: list[str]
-) -> dict[str, datetime]:
+) -> dict[str, list[Finding]]:
+    """Open findings of a page's configurations in one query (no N+1)."""
     if not keys:
         return {}
     rows = await session.exec(
-        select(col(Finding.subject_key), func.min(col(Finding.first_seen_at)))
-        .where(
+        select(Finding).where(
             col(Finding.province_code) == province_code,
             col(Finding.subject_kind) == SubjectKind.PROCEDURE,
             col(Finding.status) == FindingStatus.OPEN,
             col(Finding.subject_key).in_(keys),
         )
-        .group_by(col(Finding.subject_key))
     )
-    return {key: _aware(moment) for key, moment in rows.all()}
+    found: dict[str, list[Finding]] = {}
+    for finding in rows.all():
+        found.setdefault(finding.subject_key, []).append(finding)
+    return found
 
 
-def _aware(value: Any) -> datetime:
-    from app.models.types import UTCDateTime
-
-    result = UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
-    assert result is not None
-    return result
+def _earliest(findings: list[Finding]) -> str | None:
+    if not findings:
+        return None
+    return min(f.first_seen_at for f in findings).isoformat()
 
 
 def _run_ref(run: Run | None) -> dict[str, Any] | None:
@@ -127,7 +125,7 @@ async def unsynced_procedures(
     )
     page, more = rows[:limit], len(rows) > limit
     names = await _agency_names(session, province_code, {row.agency_code for row in page})
-    first_seen = await _first_seen(session, province_code, [row.key for row in page])
+    open_findings = await _open_findings_by_key(session, province_code, [row.key for row in page])
     items = [
         {
             "procedure_code": row.procedure_code,
@@ -138,7 +136,8 @@ async def unsynced_procedures(
             "reasons": row.reasons,
             "provincial": row.provincial,
             "national": row.national,
-            "first_seen_at": first_seen[row.key].isoformat() if row.key in first_seen else None,
+            "evidence": {f.reason: f.evidence for f in open_findings.get(row.key, [])},
+            "first_seen_at": _earliest(open_findings.get(row.key, [])),
         }
         for row in page
     ]

@@ -59,6 +59,14 @@ async def test_unsynced_list_and_summary_equal_the_ground_truth(
     assert all(i["level"] == "tinh" and "bank_mismatch" in i["reasons"] for i in tinh_items)
     assert len(tinh_items) == truth.reason_counts["tinh"]["bank_mismatch"]
 
+    # Each reason comes with its evidence: both sides' raw and normalized values.
+    for item in items:
+        assert sorted(item["evidence"]) == sorted(item["reasons"])
+        assert item["first_seen_at"] is not None
+    mismatch = next(i for i in items if "account_mismatch" in i["reasons"])
+    evidence = mismatch["evidence"]["account_mismatch"]
+    assert evidence["provincial"]["normalized"] != evidence["national"]["normalized"]
+
     # Vietnamese text reaches users intact and agency names are joined in.
     assert any(i["agency_name"] and "Tây Ninh" in i["agency_name"] for i in items)
 
