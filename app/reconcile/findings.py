@@ -101,90 +101,81 @@ async def apply_findings(
         )
     )
     open_findings = {(f.subject_key, f.reason): f for f in rows.all()}
-    episodes = await _episode_counts(session, province_code, subject_kind, current.keys())
     changes = LifecycleChanges()
-    unchanged_ids: list[int] = []
-
+    to_open: list[tuple[ObservedFinding, str]] = []
+    to_update: list[tuple[Finding, ObservedFinding, str]] = []
+    unchanged: list[Finding] = []
     for key, item in current.items():
         digest = evidence_hash(item.evidence)
         existing = open_findings.get(key)
-        label = f"{key[0]}|{key[1]}"
         if existing is None:
-            changes.opened.append(label)
-            if not dry_run:
-                await _open(
-                    session, province_code, item, digest, episodes.get(key, 0) + 1, run_id, now
-                )
+            changes.opened.append(f"{key[0]}|{key[1]}")
+            to_open.append((item, digest))
         elif existing.evidence_hash != digest:
-            changes.updated.append(label)
-            if not dry_run:
-                existing.evidence = dict(item.evidence)
-                existing.evidence_hash = digest
-                _seen(existing, run_id, now)
-                existing.updated_at = now
-                session.add(existing)
-                await session.flush()
-                assert existing.id is not None
-                session.add(
-                    FindingEvent(
-                        finding_id=existing.id,
-                        run_id=run_id,
-                        change="updated",
-                        evidence=existing.evidence,
-                        at=now,
-                    )
-                )
-                add_event(
-                    session,
-                    province_code=province_code,
-                    event_type=MISMATCH_UPDATED,
-                    data=_finding_data(existing, item, run_id, item.subject),
-                    at=now,
-                    agency_code=existing.agency_code,
-                )
+            changes.updated.append(f"{key[0]}|{key[1]}")
+            to_update.append((existing, item, digest))
         else:
             changes.unchanged += 1
-            if existing.id is not None:
-                unchanged_ids.append(existing.id)
+            unchanged.append(existing)
+    to_resolve = [
+        finding
+        for key, finding in open_findings.items()
+        if key not in current and (reach is None or finding.subject_key in reach)
+    ]
+    changes.resolved.extend(f"{f.subject_key}|{f.reason}" for f in to_resolve)
+    if dry_run:
+        return changes
 
-    for key, finding in open_findings.items():
-        if key in current or (reach is not None and finding.subject_key not in reach):
-            continue
-        changes.resolved.append(f"{key[0]}|{key[1]}")
-        if dry_run:
-            continue
+    episodes = await _episode_counts(
+        session, province_code, subject_kind, [(i.subject_key, i.reason) for i, _ in to_open]
+    )
+    opened = []
+    for item, digest in to_open:
+        episode = episodes.get((item.subject_key, item.reason), 0) + 1
+        opened.append((_new_finding(province_code, item, digest, episode, run_id, now), item))
+    for finding, item, digest in to_update:
+        finding.evidence = dict(item.evidence)
+        finding.evidence_hash = digest
+        _seen(finding, run_id, now)
+        finding.updated_at = now
+    for finding in to_resolve:
         finding.status = FindingStatus.RESOLVED
         finding.resolved_at = now
         finding.resolved_run_id = run_id
         finding.updated_at = now
-        session.add(finding)
+    session.add_all([finding for finding, _ in opened])
+    # One flush: new episodes are inserted in a batch (INSERT … RETURNING) and get their ids.
+    await session.flush()
+
+    changed: list[tuple[Finding, ObservedFinding | None, str, str]] = [
+        *((f, item, "opened", MISMATCH_OPENED) for f, item in opened),
+        *((f, item, "updated", MISMATCH_UPDATED) for f, item, _ in to_update),
+        *((f, None, "resolved", MISMATCH_RESOLVED) for f in to_resolve),
+    ]
+    for finding, cause, change, event_type in changed:
         assert finding.id is not None
         session.add(
             FindingEvent(
                 finding_id=finding.id,
                 run_id=run_id,
-                change="resolved",
+                change=change,
                 evidence=finding.evidence,
                 at=now,
             )
         )
-        subject = {
-            "kind": finding.subject_kind,
-            "key": finding.subject_key,
-            "procedure_code": finding.procedure_code,
-            "agency_code": finding.agency_code,
-            "level": finding.level,
-        }
         add_event(
             session,
             province_code=province_code,
-            event_type=MISMATCH_RESOLVED,
-            data=_finding_data(finding, None, run_id, subject),
+            event_type=event_type,
+            data=_finding_data(
+                finding, cause, run_id, cause.subject if cause else _subject_of(finding)
+            ),
             at=now,
             agency_code=finding.agency_code,
         )
 
-    if unchanged_ids and not dry_run:
+    unchanged_ids = [f.id for f in unchanged if f.id is not None]
+    if unchanged_ids:
         # One statement for everything still seen unchanged: no per-row round trips.
         await session.exec(
             update(Finding)
@@ -194,22 +185,31 @@ async def apply_findings(
     return changes
 
 
+def _subject_of(finding: Finding) -> dict[str, Any]:
+    return {
+        "kind": finding.subject_kind,
+        "key": finding.subject_key,
+        "procedure_code": finding.procedure_code,
+        "agency_code": finding.agency_code,
+        "level": finding.level,
+    }
+
+
 def _seen(finding: Finding, run_id: str, now: datetime) -> None:
     finding.last_seen_at = now
     finding.last_run_id = run_id
     finding.seen_count += 1
 
 
-async def _open(
-    session: AsyncSession,
+def _new_finding(
     province_code: str,
     item: ObservedFinding,
     digest: str,
     episode: int,
     run_id: str,
     now: datetime,
-) -> None:
-    finding = Finding(
+) -> Finding:
+    return Finding(
         province_code=province_code,
         subject_kind=item.subject_kind,
         subject_key=item.subject_key,
@@ -226,22 +226,6 @@ async def _open(
         first_run_id=run_id,
         last_run_id=run_id,
         updated_at=now,
-    )
-    session.add(finding)
-    await session.flush()
-    assert finding.id is not None
-    session.add(
-        FindingEvent(
-            finding_id=finding.id, run_id=run_id, change="opened", evidence=finding.evidence, at=now
-        )
-    )
-    add_event(
-        session,
-        province_code=province_code,
-        event_type=MISMATCH_OPENED,
-        data=_finding_data(finding, item, run_id, item.subject),
-        at=now,
-        agency_code=item.agency_code,
     )
 
 

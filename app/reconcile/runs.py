@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -589,7 +589,12 @@ async def _replace_snapshot(
             run_id=run.id,
             updated_at=now,
         )
-    session.add_all(rows.values())
+    # Core executemany, not ORM unit-of-work: a province has thousands of configurations.
+    if rows:
+        await session.exec(
+            insert(ProcedureSnapshot),
+            params=[row.model_dump() for row in rows.values()],
+        )
 
 
 async def fail_abandoned_runs(factory: SessionFactory, *, now: datetime | None = None) -> list[str]:

@@ -1,0 +1,155 @@
+"""Wall time of a full procedure run of `tay-ninh-2023` against the simulator over HTTP, beside
+the I/O lower bound: a minimal client fetching the same listings, page sizes and concurrency.
+
+    uv run python bench/procedures.py [--latency-ms 50] [--database sqlite|postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.main import create_app  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from app.simulator.faults import Faults  # noqa: E402
+from app.simulator.server import SimulatorServer  # noqa: E402
+
+ADMIN = "bench-admin-key"
+
+
+async def lower_bound(sim: SimulatorServer, page_size: int, concurrency: int) -> float:
+    """Only the HTTP work: tokens, then every page of the four listings, 4 at a time per side."""
+    creds = sim.credentials
+    async with httpx.AsyncClient(timeout=30) as http:
+        started = time.perf_counter()
+        p_token = (
+            await http.post(
+                sim.provincial_token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": creds.provincial_client_id,
+                    "client_secret": creds.provincial_client_secret,
+                },
+            )
+        ).json()["access_token"]
+        n_token = (
+            await http.post(
+                sim.national_token_url,
+                data={"grant_type": "client_credentials"},
+                auth=(creds.national_client_id, creds.national_client_secret),
+            )
+        ).json()["access_token"]
+        limits = {"p": asyncio.Semaphore(concurrency), "n": asyncio.Semaphore(concurrency)}
+
+        async def get(side: str, url: str, params: dict[str, Any]) -> Any:
+            token = p_token if side == "p" else n_token
+            async with limits[side]:
+                response = await http.get(
+                    url, params=params, headers={"Authorization": f"Bearer {token}"}
+                )
+            return response.json()
+
+        async def provincial(path: str) -> None:
+            url = f"{sim.provincial_base_url}{path}"
+            first = await get("p", url, {"page": 0, "size": page_size})
+            await asyncio.gather(
+                *(
+                    get("p", url, {"page": i, "size": page_size})
+                    for i in range(1, first["totalPages"])
+                )
+            )
+
+        async def national(path: str, extra: dict[str, str]) -> None:
+            url = f"{sim.national_base_url}{path}"
+            base = {"MaTinh": "H53", "pageSize": page_size, **extra}
+            first = await get("n", url, {**base, "pageIndex": 1})
+            pages = -(-first["result"]["total"] // page_size)
+            await asyncio.gather(
+                *(get("n", url, {**base, "pageIndex": i}) for i in range(2, pages + 1))
+            )
+
+        await asyncio.gather(
+            provincial("/v1/agencies"),
+            provincial("/v1/procedures"),
+            national("/api/v1/thanh-toan/thong-tin-thu-huong", {}),
+            national(
+                "/api/v1/ho-so/thong-ke-tthc",
+                {"TuNgay": "20230101000000", "DenNgay": "20231130235959"},
+            ),
+        )
+        return time.perf_counter() - started
+
+
+async def service_run(sim: SimulatorServer, database_url: str) -> tuple[float, dict[str, Any]]:
+    values: dict[str, Any] = {k.lower(): v for k, v in sim.environment().items()}
+    values |= {"database_url": database_url, "recon_admin_key": ADMIN}
+    app = create_app(Settings(_env_file=None, **values))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            headers = {"Authorization": f"Bearer {ADMIN}"}
+            started = time.perf_counter()
+            response = await http.post(
+                "/reconcile",
+                json={"period_from": "2023-01-01", "period_to": "2023-11-30"},
+                headers=headers,
+            )
+            run_id = response.json()["run_id"]
+            await app.state.executor.wait(run_id)
+            elapsed = time.perf_counter() - started
+            run = (await http.get(f"/runs/{run_id}", headers=headers)).json()
+    return elapsed, run
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with SimulatorServer("tay-ninh-2023", Faults(latency_ms=args.latency_ms)) as sim:
+        bounds = [await lower_bound(sim, 500, 4) for _ in range(args.repeat)]
+        firsts, seconds = [], []
+        for _ in range(args.repeat):
+            with tempfile.TemporaryDirectory() as tmp:
+                if args.database == "sqlite":
+                    url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+                else:
+                    url = os.environ.get(
+                        "RECON_BENCH_POSTGRES_URL",
+                        "postgresql+asyncpg://postgres@127.0.0.1:5432/recon_bench",
+                    )
+                first, run = await service_run(sim, url)
+                second, _ = await service_run(sim, url)
+                assert run["status"] == "succeeded", run["errors"]
+                firsts.append(first)
+                seconds.append(second)
+    bound = statistics.median(bounds)
+    print(
+        f"command: uv run python bench/procedures.py --latency-ms {args.latency_ms} --database {args.database}"
+    )
+    print(
+        f"I/O lower bound (same pages, page size 500, 4 concurrent): {bound:.3f} s (median of {args.repeat})"
+    )
+    print(
+        f"first run (opens every finding):  {statistics.median(firsts):.3f} s = {statistics.median(firsts) / bound:.2f}x"
+    )
+    print(
+        f"second run (nothing changed):      {statistics.median(seconds):.3f} s = {statistics.median(seconds) / bound:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
