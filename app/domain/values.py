@@ -35,10 +35,18 @@ def parse_local_time(raw: object) -> datetime | None:
     if not isinstance(raw, str) or not raw.strip():
         return None
     text = raw.strip()
-    if len(text) != 14 or not text.isdigit():
+    if len(text) != 14 or not text.isascii() or not text.isdigit():
         return None
     try:
-        local = datetime.strptime(text, UPSTREAM_TIME_FORMAT)
+        # Fixed-width digits: slicing is several times faster than strptime on large listings.
+        local = datetime(
+            int(text[0:4]),
+            int(text[4:6]),
+            int(text[6:8]),
+            int(text[8:10]),
+            int(text[10:12]),
+            int(text[12:14]),
+        )
     except ValueError:
         return None
     return local.replace(tzinfo=LOCAL_TZ).astimezone(UTC)

@@ -523,6 +523,28 @@ async def _replace_agencies(
         )
 
 
+def _snapshot_row(run: Run, key: str, now: datetime, **values: Any) -> dict[str, Any]:
+    # Plain dicts for a Core executemany: building thousands of ORM objects costs more than the
+    # insert itself.
+    procedure_code, agency_code = key.split("|", 1)
+    return {
+        "province_code": run.province_code,
+        "key": key,
+        "procedure_code": procedure_code,
+        "agency_code": agency_code,
+        "level": None,
+        "procedure_name": None,
+        "synced": None,
+        "reasons": [],
+        "provincial": None,
+        "national": None,
+        "fingerprint": None,
+        "run_id": run.id,
+        "updated_at": now,
+        **values,
+    }
+
+
 async def _replace_snapshot(
     session: AsyncSession,
     run: Run,
@@ -530,17 +552,15 @@ async def _replace_snapshot(
     result: ProcedureReconciliation,
     now: datetime,
 ) -> None:
-    province = run.province_code
     await session.exec(
-        delete(ProcedureSnapshot).where(col(ProcedureSnapshot.province_code) == province)
+        delete(ProcedureSnapshot).where(col(ProcedureSnapshot.province_code) == run.province_code)
     )
-    rows: dict[str, ProcedureSnapshot] = {}
+    rows: dict[str, dict[str, Any]] = {}
     for config in result.configurations:
-        rows[config.key] = ProcedureSnapshot(
-            province_code=province,
-            key=config.key,
-            procedure_code=config.procedure_code,
-            agency_code=config.agency_code,
+        rows[config.key] = _snapshot_row(
+            run,
+            config.key,
+            now,
             kind="configuration",
             level=config.level,
             procedure_name=config.procedure_name,
@@ -549,52 +569,25 @@ async def _replace_snapshot(
             provincial=config.provincial,
             national=config.national,
             fingerprint=config.fingerprint,
-            run_id=run.id,
-            updated_at=now,
         )
     for item in provincial:
-        procedure_code, agency_code = (
-            normalize_code(item.procedure_code),
-            normalize_code(item.agency_code),
-        )
-        key = f"{procedure_code}|{agency_code}"
-        if key in rows:
-            continue
-        rows[key] = ProcedureSnapshot(
-            province_code=province,
-            key=key,
-            procedure_code=procedure_code,
-            agency_code=agency_code,
-            kind="unpaid",
-            level=item.level.strip().lower(),
-            procedure_name=item.procedure_name,
-            provincial=provincial_snapshot(item),
-            run_id=run.id,
-            updated_at=now,
-        )
+        key = f"{normalize_code(item.procedure_code)}|{normalize_code(item.agency_code)}"
+        if key not in rows:
+            rows[key] = _snapshot_row(
+                run,
+                key,
+                now,
+                kind="unpaid",
+                level=item.level.strip().lower(),
+                procedure_name=item.procedure_name,
+                provincial=provincial_snapshot(item),
+            )
     for orphan in result.orphans:
-        procedure_code, agency_code = orphan.key.split("|", 1)
-        existing = rows.get(orphan.key)
-        if existing is not None:
-            existing.kind = "orphan"
-            existing.national = orphan.national
-            continue
-        rows[orphan.key] = ProcedureSnapshot(
-            province_code=province,
-            key=orphan.key,
-            procedure_code=procedure_code,
-            agency_code=agency_code,
-            kind="orphan",
-            national=orphan.national,
-            run_id=run.id,
-            updated_at=now,
-        )
-    # Core executemany, not ORM unit-of-work: a province has thousands of configurations.
+        # A P configuration without fees whose N item exists is an orphan, with both sides shown.
+        row = rows.setdefault(orphan.key, _snapshot_row(run, orphan.key, now))
+        row.update(kind="orphan", national=orphan.national)
     if rows:
-        await session.exec(
-            insert(ProcedureSnapshot),
-            params=[row.model_dump() for row in rows.values()],
-        )
+        await session.exec(insert(ProcedureSnapshot), params=list(rows.values()))
 
 
 async def fail_abandoned_runs(factory: SessionFactory, *, now: datetime | None = None) -> list[str]:
