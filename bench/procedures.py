@@ -18,13 +18,16 @@ from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.main import create_app  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from app.simulator.faults import Faults  # noqa: E402
-from app.simulator.server import SimulatorServer  # noqa: E402
+from app.main import create_app
+from app.settings import Settings
+from app.simulator.faults import Faults
+from app.simulator.server import SimulatorServer
 
 ADMIN = "bench-admin-key"
 
@@ -113,6 +116,19 @@ async def service_run(sim: SimulatorServer, database_url: str) -> tuple[float, d
     return elapsed, run
 
 
+PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+async def fresh_postgres(admin_url: str) -> str:
+    """Every repeat starts from an empty database, so 'first run' means first."""
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text("DROP DATABASE IF EXISTS recon_bench WITH (FORCE)"))
+        await connection.execute(text("CREATE DATABASE recon_bench"))
+    await engine.dispose()
+    return make_url(admin_url).set(database="recon_bench").render_as_string(hide_password=False)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency-ms", type=int, default=50)
@@ -137,18 +153,12 @@ async def main() -> None:
                 firsts.append(first)
                 seconds.append(second)
     bound = statistics.median(bounds)
-    print(
-        f"command: uv run python bench/procedures.py --latency-ms {args.latency_ms} --database {args.database}"
-    )
-    print(
-        f"I/O lower bound (same pages, page size 500, 4 concurrent): {bound:.3f} s (median of {args.repeat})"
-    )
-    print(
-        f"first run (opens every finding):  {statistics.median(firsts):.3f} s = {statistics.median(firsts) / bound:.2f}x"
-    )
-    print(
-        f"second run (nothing changed):      {statistics.median(seconds):.3f} s = {statistics.median(seconds) / bound:.2f}x"
-    )
+    first, second = statistics.median(firsts), statistics.median(seconds)
+    print(f"command: uv run python bench/procedures.py --latency-ms {args.latency_ms} ", end="")
+    print(f"--database {args.database} --repeat {args.repeat}")
+    print(f"I/O lower bound (same pages, size 500, 4 concurrent): {bound:.3f} s (median)")
+    print(f"first run (opens every finding):  {first:.3f} s = {first / bound:.2f}x")
+    print(f"second run (nothing changed):     {second:.3f} s = {second / bound:.2f}x")
 
 
 if __name__ == "__main__":
