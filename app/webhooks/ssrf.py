@@ -146,9 +146,12 @@ def is_refused_address(ip: IPAddress | str, policy: SsrfPolicy) -> str | None:
         for network, reason in _NAMED_RANGES:
             if candidate.version == network.version and candidate in network:
                 return f"{address} is {reason}"
-    for candidate in candidates:
-        if not candidate.is_global or candidate.is_reserved or candidate.is_multicast:
-            return f"{address} is not a public, globally routable address"
+    # For IPv6 wrappers of IPv4 (::ffff:8.8.8.8, 64:ff9b::8.8.8.8) the packet's real
+    # destination is the embedded address; Python classifies the wrapper prefixes themselves
+    # as non-global/reserved, which would wrongly refuse public targets.
+    destination = candidates[-1]
+    if not destination.is_global or destination.is_reserved or destination.is_multicast:
+        return f"{address} is not a public, globally routable address"
     return None
 
 
