@@ -364,16 +364,8 @@ class RunExecutor:
             else:
                 await _replace_agencies(session, run.province_code, fetched.agencies.items, now)
                 await _replace_snapshot(session, run, fetched.procedures.items, result, now)
-            self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
             run.dry_run_sample = sample
-            if not run.dry_run:
-                add_event(
-                    session,
-                    province_code=run.province_code,
-                    event_type=RUN_COMPLETED,
-                    data=_run_data(run),
-                    at=now,
-                )
+            self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
             await session.commit()
         RUNS.labels(run.scope, run.status).inc()
 
@@ -385,14 +377,6 @@ class RunExecutor:
             if not await self._still_ours(session, run):
                 return
             self._apply_outcome(session, run, status, errors, details, run.counts or {}, now)
-            if not run.dry_run:
-                add_event(
-                    session,
-                    province_code=run.province_code,
-                    event_type=RUN_FAILED,
-                    data=_run_data(run),
-                    at=now,
-                )
             await session.commit()
         RUNS.labels(run.scope, run.status).inc()
 
@@ -427,6 +411,15 @@ class RunExecutor:
         run.warnings = [asdict(w) for w in warnings[:MAX_STORED_WARNINGS]]
         run.counts = {**counts, "warnings": len(warnings)}
         session.add(run)
+        # The run's event commits with its outcome (outbox); a dry run announces nothing.
+        if not run.dry_run:
+            add_event(
+                session,
+                province_code=run.province_code,
+                event_type=RUN_COMPLETED if status == RunStatus.SUCCEEDED else RUN_FAILED,
+                data=_run_data(run),
+                at=now,
+            )
 
 
 def _listing_summary(listing: Listing[Any]) -> dict[str, Any]:

@@ -144,6 +144,13 @@ async def test_a_rerun_with_the_same_data_opens_and_resolves_nothing(
         "resolved": 0,
         "unchanged": first["counts"]["findings"]["opened"],
     }
+    async with service.app.state.session_factory() as session:
+        types = [e.event_type for e in (await session.exec(select(OutboxEvent))).all()]
+    # Events exactly when state changes: one per opened finding, one per run, nothing for the
+    # re-run's unchanged findings.
+    assert types.count("mismatch.opened") == first["counts"]["findings"]["opened"]
+    assert types.count("run.completed") == 2
+    assert len(types) == first["counts"]["findings"]["opened"] + 2
 
 
 async def test_dry_run_reports_changes_and_stores_nothing(
