@@ -16,7 +16,7 @@ from app.db import create_engine, create_session_factory
 from app.errors import install_error_handlers
 from app.migrate import upgrade
 from app.reconcile.runs import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
-from app.routers import health, keys, procedures, reconcile, runs
+from app.routers import health, keys, procedures, reconcile, runs, webhooks
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,14 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (health.router, reconcile.router, runs.router, procedures.router, keys.router):
+    for router in (
+        health.router,
+        reconcile.router,
+        runs.router,
+        procedures.router,
+        keys.router,
+        webhooks.router,
+    ):
         app.include_router(router)
     return app
 

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     run_lease_seconds: float = Field(default=60, gt=0)
     janitor_interval_seconds: float = Field(default=15, gt=0)
 
+    # Webhook subscribers: https only unless allowed; private networks only when listed (CIDRs,
+    # comma-separated), e.g. a provincial data centre's ranges, or 127.0.0.0/8 for the demo.
+    webhook_allowed_networks: str = ""
+    webhook_allow_http: bool = False
+    webhook_secret_grace_hours: float = Field(default=24, ge=0)
+
     def provincial(self) -> UpstreamSettings:
         return self._upstream(
             self.provincial_base_url,

@@ -5,6 +5,7 @@ from app.models.keys import ApiKey
 from app.models.outbox import OutboxEvent
 from app.models.procedures import Agency, ProcedureSnapshot
 from app.models.runs import ACTIVE_STATUSES, Run, RunScope, RunStatus
+from app.models.webhooks import WebhookEndpoint, WebhookSecret
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -19,4 +20,6 @@ __all__ = [
     "RunScope",
     "RunStatus",
     "SubjectKind",
+    "WebhookEndpoint",
+    "WebhookSecret",
 ]

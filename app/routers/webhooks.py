@@ -1,0 +1,123 @@
+"""Webhook endpoints (admin): register, list, inspect, change, delete, rotate the secret."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Path, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.dependencies import AdminDep, SessionDep, SettingsDep
+from app.webhooks import endpoints as service
+
+router = APIRouter(prefix="/webhooks/endpoints", tags=["webhooks"])
+
+EventType = Literal[
+    "mismatch.opened",
+    "mismatch.updated",
+    "mismatch.resolved",
+    "run.completed",
+    "run.failed",
+    "endpoint.disabled",
+]
+EndpointId = Annotated[str, Path(max_length=40)]
+AgencyCode = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class EndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=8, max_length=2048)
+    event_types: list[EventType] = Field(default_factory=list, description="Empty: every type.")
+    agency_codes: list[AgencyCode] = Field(default_factory=list, description="Empty: every agency.")
+    description: str = Field(default="", max_length=512)
+
+
+class EndpointUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=8, max_length=2048)
+    event_types: list[EventType] | None = None
+    agency_codes: list[AgencyCode] | None = None
+    description: str | None = Field(default=None, max_length=512)
+    enabled: bool | None = None
+
+
+class Rotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_hours: float | None = Field(default=None, ge=0, le=24 * 30)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create(
+    principal: AdminDep, session: SessionDep, settings: SettingsDep, body: EndpointCreate
+) -> dict[str, Any]:
+    policy = service.ssrf_policy(settings.webhook_allowed_networks, settings.webhook_allow_http)
+    await service.validate_url(body.url, policy)
+    endpoint, secret = await service.create_endpoint(
+        session,
+        province_code=settings.national_province_code,
+        url=body.url,
+        event_types=list(body.event_types),
+        agency_codes=body.agency_codes,
+        description=body.description,
+    )
+    return {**service.endpoint_view(endpoint), "secret": secret}
+
+
+@router.get("")
+async def list_all(
+    principal: AdminDep, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    endpoints = await service.list_endpoints(session, settings.national_province_code)
+    return {"items": [service.endpoint_view(e) for e in endpoints]}
+
+
+@router.get("/{endpoint_id}")
+async def get(
+    principal: AdminDep, session: SessionDep, settings: SettingsDep, endpoint_id: EndpointId
+) -> dict[str, Any]:
+    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    return service.endpoint_view(endpoint)
+
+
+@router.patch("/{endpoint_id}")
+async def update(
+    principal: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    endpoint_id: EndpointId,
+    body: EndpointUpdate,
+) -> dict[str, Any]:
+    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("url"):
+        policy = service.ssrf_policy(settings.webhook_allowed_networks, settings.webhook_allow_http)
+        await service.validate_url(changes["url"], policy)
+    updated = await service.update_endpoint(session, endpoint, changes)
+    return service.endpoint_view(updated)
+
+
+@router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete(
+    principal: AdminDep, session: SessionDep, settings: SettingsDep, endpoint_id: EndpointId
+) -> None:
+    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    await service.delete_endpoint(session, endpoint)
+
+
+@router.post("/{endpoint_id}/rotate-secret")
+async def rotate(
+    principal: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    endpoint_id: EndpointId,
+    body: Annotated[Rotation | None, Body()] = None,
+) -> dict[str, Any]:
+    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    hours = body.grace_hours if body and body.grace_hours is not None else None
+    grace = timedelta(hours=settings.webhook_secret_grace_hours if hours is None else hours)
+    secret, until = await service.rotate_secret(session, endpoint, grace)
+    return {"id": endpoint.id, "secret": secret, "previous_secrets_valid_until": until.isoformat()}
