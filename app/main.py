@@ -18,6 +18,7 @@ from app.migrate import upgrade
 from app.reconcile.runs import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
 from app.routers import health, keys, procedures, reconcile, runs, webhooks
 from app.settings import Settings, get_settings
+from app.webhooks.dispatcher import Dispatcher
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +49,22 @@ def create_app(
         if config.recon_auto_migrate:
             await upgrade(engine)
         factory = create_session_factory(engine)
-        executor = RunExecutor(factory, config, owner=replica_name(), upstreams=upstreams)
+        dispatcher = Dispatcher(factory, config, owner=replica_name())
+        executor = RunExecutor(
+            factory,
+            config,
+            owner=replica_name(),
+            upstreams=upstreams,
+            on_finished=dispatcher.wake,
+        )
         app.state.settings = config
         app.state.engine = engine
         app.state.session_factory = factory
         app.state.executor = executor
+        app.state.dispatcher = dispatcher
         janitor = asyncio.create_task(_janitor(app, config.janitor_interval_seconds))
+        if config.webhook_dispatcher_enabled:
+            dispatcher.start()
         try:
             yield
         finally:
@@ -61,6 +72,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await janitor
             await executor.aclose()
+            await dispatcher.aclose()
             await engine.dispose()
 
     app = FastAPI(

@@ -30,3 +30,13 @@ RUN_DURATION = Histogram(
     buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800),
 )
 OPEN_FINDINGS = Gauge("recon_open_findings", "Open findings, by reason.", ["province", "reason"])
+WEBHOOK_ATTEMPTS = Counter(
+    "recon_webhook_attempts_total",
+    "Webhook delivery attempts, by outcome (delivered, retry, gone, refused).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "recon_webhook_attempt_seconds",
+    "Duration of one webhook delivery attempt.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15),
+)

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from functools import lru_cache
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_schedule(text: str) -> tuple[timedelta, ...]:
+    """``"5s,5m,30m,2h"`` as timedeltas; units ms, s, m, h, d. Raises ``ValueError``."""
+    delays = []
+    for part in text.split(","):
+        match = _DURATION.match(part)
+        if not match:
+            raise ValueError(f"retry schedule entry {part.strip()!r} is not like 5s, 30m or 2h")
+        delays.append(timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]]))
+    return tuple(delays)
 
 
 class UpstreamSettings(BaseModel):
@@ -67,6 +83,26 @@ class Settings(BaseSettings):
     webhook_allowed_networks: str = ""
     webhook_allow_http: bool = False
     webhook_secret_grace_hours: float = Field(default=24, ge=0)
+    # Delivery (design promise 5). The schedule lists the waits before retry 1, 2, ...; a
+    # message that still fails after the last one is failed for that endpoint (recoverable).
+    webhook_dispatcher_enabled: bool = True  # in the service process; `recon worker` is another
+    webhook_timeout_s: float = Field(default=15, gt=0, le=120)
+    webhook_retry_schedule: str = "5s,5m,30m,2h,5h,10h,10h"
+    webhook_retry_after_cap_s: float = Field(default=3600, ge=0)
+    webhook_disable_after_hours: float = Field(default=120, gt=0)  # no success for this long
+    webhook_lease_seconds: float = Field(default=30, gt=0)
+    webhook_poll_interval_s: float = Field(default=1.0, gt=0)
+    webhook_batch_size: int = Field(default=200, ge=1, le=5000)
+    webhook_max_concurrency: int = Field(default=16, ge=1, le=256)  # endpoints sent to at once
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_parses(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    def webhook_schedule(self) -> tuple[timedelta, ...]:
+        return parse_schedule(self.webhook_retry_schedule)
 
     def provincial(self) -> UpstreamSettings:
         return self._upstream(

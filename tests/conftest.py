@@ -88,6 +88,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "upstream_retry_max_wait_s": 0.0,
         "upstream_retry_after_cap_s": 0.0,
         "janitor_interval_seconds": 3600,
+        # Tests drive the dispatcher themselves (run_once); the ones that need it running say so.
+        "webhook_dispatcher_enabled": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -1,5 +1,6 @@
 """Every table, imported so that ``SQLModel.metadata`` knows them (Alembic, tests)."""
 
+from app.models.deliveries import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from app.models.findings import Finding, FindingEvent, FindingStatus, SubjectKind
 from app.models.keys import ApiKey
 from app.models.outbox import OutboxEvent
@@ -11,6 +12,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "Agency",
     "ApiKey",
+    "DeliveryStatus",
     "Finding",
     "FindingEvent",
     "FindingStatus",
@@ -20,6 +22,8 @@ __all__ = [
     "RunScope",
     "RunStatus",
     "SubjectKind",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookSecret",
 ]

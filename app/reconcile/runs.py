@@ -178,11 +178,14 @@ class RunExecutor:
         *,
         owner: str,
         upstreams: Upstreams = default_upstreams,
+        on_finished: Callable[[], None] | None = None,
     ) -> None:
         self._factory = factory
         self._settings = settings
         self._owner = owner
         self._upstreams = upstreams
+        # Told when a run's outcome (and its events) is committed: wakes the webhook dispatcher.
+        self._on_finished = on_finished
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     @property
@@ -230,6 +233,8 @@ class RunExecutor:
         finally:
             heartbeat.cancel()
             RUN_DURATION.labels(run.scope).observe(time.monotonic() - started)
+            if self._on_finished is not None:
+                self._on_finished()
 
     async def _mark_running(self, run_id: str) -> Run | None:
         async with self._factory() as session:

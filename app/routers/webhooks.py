@@ -1,14 +1,17 @@
-"""Webhook endpoints (admin): register, list, inspect, change, delete, rotate the secret."""
+"""Webhook endpoints (admin): register, list, inspect, change, delete, rotate the secret; their
+deliveries and attempt log; redeliver one message, recover failed ones, send a test event."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Body, Path, Query, Request, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.dependencies import AdminDep, SessionDep, SettingsDep
+from app.models import DeliveryStatus
+from app.webhooks import deliveries
 from app.webhooks import endpoints as service
 
 router = APIRouter(prefix="/webhooks/endpoints", tags=["webhooks"])
@@ -22,6 +25,8 @@ EventType = Literal[
     "endpoint.disabled",
 ]
 EndpointId = Annotated[str, Path(max_length=40)]
+MessageId = Annotated[str, Path(max_length=40)]
+Limit = Annotated[int, Query(ge=1, le=500)]
 AgencyCode = Annotated[str, Field(min_length=1, max_length=32)]
 
 
@@ -42,6 +47,19 @@ class EndpointUpdate(BaseModel):
     agency_codes: list[AgencyCode] | None = None
     description: str | None = Field(default=None, max_length=512)
     enabled: bool | None = None
+
+
+class Recovery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: AwareDatetime = Field(description="Failed deliveries created at or after this time.")
+    until: AwareDatetime | None = Field(default=None, description="…and before this one.")
+
+
+class TestEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_type: EventType = "mismatch.opened"
 
 
 class Rotation(BaseModel):
@@ -121,3 +139,92 @@ async def rotate(
     grace = timedelta(hours=settings.webhook_secret_grace_hours if hours is None else hours)
     secret, until = await service.rotate_secret(session, endpoint, grace)
     return {"id": endpoint.id, "secret": secret, "previous_secrets_valid_until": until.isoformat()}
+
+
+@router.get("/{endpoint_id}/deliveries")
+async def list_deliveries(
+    principal: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    endpoint_id: EndpointId,
+    status: DeliveryStatus | None = None,
+    event_type: EventType | None = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    return await deliveries.list_deliveries(
+        session, endpoint_id, status=status, event_type=event_type, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/{endpoint_id}/deliveries/{message_id}")
+async def get_delivery(
+    principal: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    endpoint_id: EndpointId,
+    message_id: MessageId,
+) -> dict[str, Any]:
+    await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    return await deliveries.get_delivery(session, endpoint_id, message_id)
+
+
+@router.get("/{endpoint_id}/attempts")
+async def list_attempts(
+    principal: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    endpoint_id: EndpointId,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    return await deliveries.list_attempts(session, endpoint_id, limit=limit, cursor=cursor)
+
+
+@router.post(
+    "/{endpoint_id}/deliveries/{message_id}/redeliver", status_code=status.HTTP_202_ACCEPTED
+)
+async def redeliver(
+    request: Request,
+    principal: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    endpoint_id: EndpointId,
+    message_id: MessageId,
+) -> dict[str, Any]:
+    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    view = await deliveries.redeliver(session, endpoint, message_id)
+    request.app.state.dispatcher.wake()
+    return view
+
+
+@router.post("/{endpoint_id}/recover", status_code=status.HTTP_202_ACCEPTED)
+async def recover(
+    request: Request,
+    principal: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    endpoint_id: EndpointId,
+    body: Recovery,
+) -> dict[str, Any]:
+    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    requeued = await deliveries.recover(session, endpoint, body.since, body.until)
+    request.app.state.dispatcher.wake()
+    return {"endpoint_id": endpoint.id, "requeued": requeued}
+
+
+@router.post("/{endpoint_id}/test", status_code=status.HTTP_202_ACCEPTED)
+async def send_test(
+    request: Request,
+    principal: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    endpoint_id: EndpointId,
+    body: Annotated[TestEvent | None, Body()] = None,
+) -> dict[str, Any]:
+    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    sent = await deliveries.send_test_event(session, endpoint, (body or TestEvent()).event_type)
+    request.app.state.dispatcher.wake()
+    return sent

@@ -6,13 +6,10 @@ python -m app.simulator.server --port 8900 --scenario tay-ninh-2023 --latency-ms
 from __future__ import annotations
 
 import argparse
-import socket
-import threading
-import time
-from types import TracebackType
 
 import uvicorn
 
+from app.background_server import BackgroundServer
 from app.simulator.faults import Credentials, Faults
 from app.simulator.scenarios import Scenario, get_scenario, list_scenarios
 from app.simulator.upstreams import SimulatorState, create_simulator_app
@@ -32,7 +29,7 @@ def run_simulator(
     uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
 
 
-class SimulatorServer:
+class SimulatorServer(BackgroundServer):
     """Uvicorn on a free port in a background thread, for as long as the ``with`` block lasts.
 
     ``base_url`` is ``http://127.0.0.1:<port>``; P lives at ``provincial_base_url`` and N at
@@ -50,22 +47,12 @@ class SimulatorServer:
         credentials: Credentials | None = None,
         startup_timeout_s: float = 10.0,
     ) -> None:
-        self.app = create_simulator_app(scenario, faults, credentials=credentials)
-        self.state: SimulatorState = self.app.state.simulator
+        app = create_simulator_app(scenario, faults, credentials=credentials)
+        super().__init__(
+            app, host=host, port=port, name="simulator", startup_timeout_s=startup_timeout_s
+        )
+        self.state: SimulatorState = app.state.simulator
         self.credentials = self.state.credentials
-        self._host = host
-        self._requested_port = port
-        self._startup_timeout_s = startup_timeout_s
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
-        self.port = 0
-
-    @property
-    def base_url(self) -> str:
-        if not self.port:
-            raise RuntimeError("the simulator is not running")
-        return f"http://{self._host}:{self.port}"
 
     @property
     def provincial_base_url(self) -> str:
@@ -97,51 +84,6 @@ class SimulatorServer:
             "NATIONAL_CLIENT_SECRET": creds.national_client_secret,
             "NATIONAL_PROVINCE_CODE": self.state.scenario.province_code,
         }
-
-    def start(self) -> SimulatorServer:
-        # Binding here, before the thread starts, makes the port known and free of races.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._requested_port))
-        self._socket = sock
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="off", access_log=False, timeout_keep_alive=5
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="simulator", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + self._startup_timeout_s
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the simulator did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
-        self.port = 0
-
-    def __enter__(self) -> SimulatorServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

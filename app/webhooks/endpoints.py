@@ -15,6 +15,7 @@ from app.errors import NotFound, ProblemError
 from app.models import WebhookEndpoint, WebhookSecret
 from app.models.types import utcnow
 from app.reconcile.normalize import normalize_code
+from app.webhooks.deliveries import fail_pending
 from app.webhooks.signing import generate_secret
 from app.webhooks.ssrf import SsrfPolicy, UrlRefused, check_url, resolve_and_check
 
@@ -109,13 +110,18 @@ async def update_endpoint(
         changes["event_types"] = sorted(set(changes["event_types"]))
     if "agency_codes" in changes:
         changes["agency_codes"] = sorted({normalize_code(c) for c in changes["agency_codes"]})
+    now = utcnow()
     if "enabled" in changes:
-        # Re-enabling starts a fresh failure window; disabling by hand says so.
-        changes["disabled_reason"] = None if changes["enabled"] else "disabled by an operator"
-        changes["failing_since"] = None
+        # Re-enabling starts a fresh failure window; disabling by hand says so and parks the
+        # queue as failed (recoverable), as an automatic disable does, without the event.
+        if endpoint.enabled and not changes["enabled"]:
+            await fail_pending(session, endpoint.id, reason="disabled by an operator", now=now)
+        if changes["enabled"] != endpoint.enabled:
+            changes["disabled_reason"] = None if changes["enabled"] else "disabled by an operator"
+            changes["failing_since"] = None
     for name, value in changes.items():
         setattr(endpoint, name, value)
-    endpoint.updated_at = utcnow()
+    endpoint.updated_at = now
     session.add(endpoint)
     await session.commit()
     return endpoint
