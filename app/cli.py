@@ -1,4 +1,4 @@
-"""The ``recon`` command: serve, migrate, keys, simulate, demo."""
+"""The ``recon`` command: serve, worker, migrate, keys, simulate, demo."""
 
 from __future__ import annotations
 
@@ -31,6 +31,17 @@ def serve(
 ) -> None:
     """Serve the API (configured by environment variables only)."""
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@cli.command()
+def worker() -> None:
+    """Deliver webhooks in this process (configured by environment variables only)."""
+    import logging
+
+    from app.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_worker(get_settings()))
 
 
 @cli.command()
@@ -143,3 +154,7 @@ def simulate(
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

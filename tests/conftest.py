@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -15,9 +16,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.background_server import BackgroundServer
 from app.main import create_app
 from app.reconcile.runs import Upstreams, default_upstreams
 from app.settings import Settings
+from app.webhooks.receiver import Receiver
 
 POSTGRES_URL = os.environ.get("RECON_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -168,3 +171,16 @@ async def service_factory() -> AsyncIterator[Any]:
     for manager, client in reversed(started):
         await client.http.aclose()
         await manager.__aexit__(None, None, None)
+
+
+@dataclass
+class ReceiverServer:
+    app: Receiver
+    base_url: str
+
+
+@pytest.fixture
+def receiver() -> Iterator[ReceiverServer]:
+    app = Receiver()
+    with BackgroundServer(app, name="receiver") as server:
+        yield ReceiverServer(app, server.base_url)

@@ -193,6 +193,7 @@ class Dispatcher:
         self._owns_http = http is None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -205,23 +206,30 @@ class Dispatcher:
         self._wake.set()
 
     async def run_forever(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 busy = await self.run_once()
             except Exception:
                 logger.exception("webhook dispatcher pass failed")
                 busy = 0
-            if busy:
+            if busy or self._stopping:
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._config.poll_interval_s)
 
-    async def aclose(self) -> None:
+    async def aclose(self, grace_s: float = 10.0) -> None:
+        """Stop after the current pass (its results recorded), cancelling it after ``grace_s``;
+        a cancelled pass only means its messages are sent again, with the same ids."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace_s)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         if self._owns_http:
             await self._http.aclose()

@@ -11,6 +11,7 @@ python -m app.webhooks.receiver --port 8950     # GET /_received for counts
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import threading
 from collections import Counter
@@ -47,7 +48,8 @@ class Received:
 class Receiver:
     """The ASGI app. Thread-safe: it runs on uvicorn's thread while tests read it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s  # a slow subscriber: the answer comes this long after the request
         self._lock = threading.Lock()
         self._secrets: dict[str, str] = {}
         self._scripts: dict[str, list[int]] = {}
@@ -124,6 +126,8 @@ class Receiver:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         item = self._answer(scope["path"], headers, b"".join(chunks))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         await _respond(send, item.status, b'{"received":true}')
 
 

@@ -3,37 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import col, select
 
-from app.background_server import BackgroundServer
 from app.events import add_event
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.models.types import utcnow
 from app.webhooks.dispatcher import Dispatcher
-from app.webhooks.receiver import Receiver
-from tests.conftest import ServiceClient, make_settings
+from tests.conftest import ReceiverServer, ServiceClient, make_settings
 
 ENDPOINTS = "/webhooks/endpoints"
 AGENCY = "000.00.15.H53"
-
-
-@dataclass
-class ReceiverServer:
-    app: Receiver
-    base_url: str
-
-
-@pytest.fixture
-def receiver() -> Iterator[ReceiverServer]:
-    app = Receiver()
-    with BackgroundServer(app, name="receiver") as server:
-        yield ReceiverServer(app, server.base_url)
 
 
 def hook_settings(database_url: str, **overrides: Any) -> Any:
