@@ -38,10 +38,11 @@ def worker() -> None:
     """Deliver webhooks in this process (configured by environment variables only)."""
     import logging
 
+    from app.eventloop import run
     from app.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run_worker(get_settings()))
+    run(run_worker(get_settings()))
 
 
 @cli.command()

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     webhook_poll_interval_s: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=200, ge=1, le=5000)
     webhook_max_concurrency: int = Field(default=16, ge=1, le=256)  # endpoints sent to at once
+    # Requests to one endpoint awaiting an answer; they start in event order. 1: strict order.
+    webhook_endpoint_in_flight: int = Field(default=1, ge=1, le=64)
 
     @field_validator("webhook_retry_schedule")
     @classmethod
