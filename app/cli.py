@@ -118,8 +118,11 @@ def demo(
     sim_port: Annotated[int, typer.Option(help="port of the simulated upstreams (0: any)")] = 0,
     database: Annotated[Path, typer.Option(help="SQLite file, recreated")] = Path("recon-demo.db"),
     latency_ms: Annotated[int, typer.Option(help="simulated latency per page")] = 50,
+    webhook_url: Annotated[
+        str | None, typer.Option(help="send webhooks here instead of the built-in receiver")
+    ] = None,
 ) -> None:
-    """Start simulated upstreams and the service on SQLite, reconcile, show the result."""
+    """Start simulated upstreams, the service on SQLite and a webhook subscriber; reconcile."""
     from app.demo import fresh_database, run_demo
 
     with contextlib.suppress(KeyboardInterrupt):
@@ -131,6 +134,7 @@ def demo(
                 sim_port=sim_port,
                 database=fresh_database(database),
                 latency_ms=latency_ms,
+                webhook_url=webhook_url,
             )
         )
 

@@ -1,9 +1,11 @@
-"""``recon demo``: simulated upstreams + the service on SQLite, one reconciliation, a summary."""
+"""``recon demo``: simulated upstreams + the service on SQLite + a webhook subscriber, one
+reconciliation, its summary and the verified webhooks it caused."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -14,12 +16,24 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from app.background_server import BackgroundServer
 from app.main import create_app
 from app.settings import Settings
 from app.simulator.faults import Faults
 from app.simulator.server import SimulatorServer
+from app.webhooks.receiver import Receiver
 
 console = Console()
+
+
+def _require_free_port(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(
+                f"cannot serve on {host}:{port} ({exc.strerror}); choose another with --port"
+            ) from None
 
 
 def fresh_database(path: Path) -> Path:
@@ -31,12 +45,31 @@ def fresh_database(path: Path) -> Path:
 
 
 async def run_demo(
-    *, scenario: str, host: str, port: int, sim_port: int, database: Path, latency_ms: int
+    *,
+    scenario: str,
+    host: str,
+    port: int,
+    sim_port: int,
+    database: Path,
+    latency_ms: int,
+    webhook_url: str | None = None,
 ) -> None:
+    _require_free_port(host, port)
     admin_key = "rk_demo_" + secrets.token_urlsafe(18)
-    with SimulatorServer(scenario, Faults(latency_ms=latency_ms), port=sim_port) as sim:
+    receiver = Receiver()
+    with (
+        SimulatorServer(scenario, Faults(latency_ms=latency_ms), port=sim_port) as sim,
+        BackgroundServer(receiver, name="demo webhook receiver") as receiving,
+    ):
         values: dict[str, Any] = {key.lower(): value for key, value in sim.environment().items()}
-        values |= {"database_url": f"sqlite+aiosqlite:///{database}", "recon_admin_key": admin_key}
+        values |= {
+            "database_url": f"sqlite+aiosqlite:///{database}",
+            "recon_admin_key": admin_key,
+            # The demo's subscriber is on this machine: allow loopback and plain HTTP, which a
+            # deployment would refuse by default.
+            "webhook_allowed_networks": "127.0.0.0/8,::1/128",
+            "webhook_allow_http": True,
+        }
         settings = Settings(_env_file=None, **values)
         console.print(f"[bold]Simulated upstreams[/bold] ({scenario}) at {sim.base_url}")
         server = uvicorn.Server(
@@ -53,6 +86,7 @@ async def run_demo(
         async with httpx.AsyncClient(
             base_url=base, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30
         ) as http:
+            subscriber = await _subscribe(http, receiver, webhook_url or receiving.base_url + PATH)
             period = sim.state.scenario
             body = {
                 "scope": "procedures",
@@ -62,6 +96,7 @@ async def run_demo(
             run = await _reconcile(http, body)
             if run["status"] == "succeeded":
                 await _print_results(http)
+                await _show_webhooks(http, receiver, subscriber, run, external=bool(webhook_url))
             else:
                 console.print(f"[red]run ended {run['status']}[/red]: {run['errors']}")
         console.print(
@@ -69,6 +104,8 @@ async def run_demo(
             f"  API key (admin, this demo only): [green]{admin_key}[/green]\n"
             f"  curl -H 'Authorization: Bearer {admin_key}' "
             f"'{base}/procedures/unsynced?level=tinh&limit=5'\n"
+            f"  curl -H 'Authorization: Bearer {admin_key}' "
+            f"'{base}/webhooks/endpoints/{subscriber['id']}/deliveries?limit=3'\n"
             f"  curl {base}/health/ready\n"
             "Serving until Ctrl-C."
         )
@@ -136,3 +173,89 @@ async def _print_results(http: httpx.AsyncClient) -> None:
         top = ", ".join(f"{reason} ×{n}" for reason, n in reasons.most_common(3))
         agencies.add_row(f"{names[code]} ({code})", str(count), top)
     console.print(agencies)
+
+
+PATH = "/demo-subscriber"
+
+
+async def _subscribe(http: httpx.AsyncClient, receiver: Receiver, url: str) -> dict[str, Any]:
+    response = await http.post(
+        "/webhooks/endpoints",
+        json={"url": url, "description": "Demo subscriber (cổng một cửa)"},
+    )
+    if response.status_code != 201:
+        raise SystemExit(f"could not register the webhook endpoint {url}: {response.text}")
+    endpoint: dict[str, Any] = response.json()
+    receiver.expect(PATH, endpoint["secret"])
+    console.print(f"[bold]Webhook subscriber[/bold] {url} (endpoint {endpoint['id']})")
+    return endpoint
+
+
+async def _show_webhooks(
+    http: httpx.AsyncClient,
+    receiver: Receiver,
+    endpoint: dict[str, Any],
+    run: dict[str, Any],
+    *,
+    external: bool,
+) -> None:
+    opened = run["counts"]["findings"]["opened"]
+    expected = opened + 1  # and run.completed
+    started = time.monotonic()
+    with console.status("delivering webhooks…"):
+        while time.monotonic() - started < 60:
+            delivered = await _delivered(http, endpoint["id"], expected)
+            if delivered >= expected:
+                break
+            await asyncio.sleep(0.2)
+    elapsed = time.monotonic() - started
+    if external:
+        console.print(
+            f"{delivered} of {expected} webhooks delivered to {endpoint['url']} in {elapsed:.1f} s"
+            f"; verify them with the secret [green]{endpoint['secret']}[/green] (shown once)"
+        )
+        return
+    received = receiver.accepted(PATH)
+    events = [item.payload() for item in received]
+    mismatches = [event for event in events if event["type"] == "mismatch.opened"]
+    findings = {(e["data"]["subject"]["key"], e["data"]["reason"]) for e in mismatches}
+    verified = all(item.verified for item in receiver.for_path(PATH))
+    console.print(
+        f"[bold]Webhooks:[/bold] {len(mismatches)} mismatch.opened events for {opened} new "
+        f"findings ({len(findings)} distinct), plus "
+        f"{sum(1 for e in events if e['type'] == 'run.completed')} run.completed, in "
+        f"{elapsed:.1f} s; every signature "
+        + ("[green]verified[/green]" if verified else "[red]NOT verified[/red]")
+        + " with standardwebhooks.Webhook(secret).verify"
+    )
+    table = Table(title="First mismatch.opened events received")
+    for column in ("webhook-id", "procedure", "agency", "reason"):
+        table.add_column(column)
+    samples = [
+        (item, event)
+        for item, event in zip(received, events, strict=True)
+        if event["type"] == "mismatch.opened"
+    ]
+    for item, event in samples[:5]:
+        subject = event["data"]["subject"]
+        table.add_row(
+            "msg_…" + item.webhook_id[-12:],
+            subject["procedure_code"],
+            subject.get("agency_name") or subject["agency_code"],
+            event["data"]["reason"],
+        )
+    console.print(table)
+
+
+async def _delivered(http: httpx.AsyncClient, endpoint_id: str, expected: int) -> int:
+    count, cursor = 0, None
+    while True:
+        params: dict[str, Any] = {"status": "delivered", "limit": 500}
+        if cursor:
+            params["cursor"] = cursor
+        page = await http.get(f"/webhooks/endpoints/{endpoint_id}/deliveries", params=params)
+        body = page.json()
+        count += len(body["items"])
+        cursor = body["next_cursor"]
+        if not cursor or count >= expected:
+            return count
