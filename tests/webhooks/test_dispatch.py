@@ -11,6 +11,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from app.events import MAX_PAYLOAD_BYTES, encode_payload, fit_payload
 from app.models.types import utcnow
 from app.reconcile.findings import ObservedFinding, apply_findings
+from app.webhooks.examples import example_data
 from tests.webhooks.conftest import AGENCY, Hooks
 
 
@@ -114,6 +115,7 @@ async def test_a_410_disables_the_endpoint_and_tells_other_subscribers(hooks: Ho
     assert notice.payload()["type"] == "endpoint.disabled"
     assert data["endpoint_id"] == gone["id"]
     assert data["link"] == f"/webhooks/endpoints/{gone['id']}"
+    assert set(data) == set(example_data("endpoint.disabled"))  # as documented
     assert len(await hooks.deliveries(watcher["id"])) == 1
 
     # More events do not go to a disabled endpoint.
