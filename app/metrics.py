@@ -40,3 +40,9 @@ WEBHOOK_ATTEMPT_SECONDS = Histogram(
     "Duration of one webhook delivery attempt.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15),
 )
+WEBHOOK_BACKLOG = Gauge(
+    "recon_webhook_deliveries", "Webhook deliveries not delivered (pending, failed).", ["status"]
+)
+WEBHOOK_OLDEST_PENDING = Gauge(
+    "recon_webhook_oldest_pending_seconds", "Age of the oldest webhook delivery still pending."
+)

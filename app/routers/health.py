@@ -11,9 +11,9 @@ from sqlalchemy import func, text
 from sqlmodel import col, select
 
 from app.dependencies import SessionDep, SettingsDep
-from app.metrics import OPEN_FINDINGS
+from app.metrics import OPEN_FINDINGS, WEBHOOK_BACKLOG, WEBHOOK_OLDEST_PENDING
 from app.migrate import has_pending_migrations
-from app.models import Finding, FindingStatus, Run, RunStatus
+from app.models import DeliveryStatus, Finding, FindingStatus, Run, RunStatus, WebhookDelivery
 from app.models.types import utcnow
 
 router = APIRouter(tags=["health"])
@@ -75,4 +75,16 @@ async def metrics(session: SessionDep, settings: SettingsDep) -> Response:
     OPEN_FINDINGS.clear()
     for reason, count in rows.all():
         OPEN_FINDINGS.labels(settings.national_province_code, reason).set(count)
+    # Webhook backlog (every replica's, from the shared database): what alerting watches.
+    backlog = await session.exec(
+        select(col(WebhookDelivery.status), func.count(), func.min(WebhookDelivery.created_at))
+        .where(col(WebhookDelivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.FAILED]))
+        .group_by(col(WebhookDelivery.status))
+    )
+    WEBHOOK_BACKLOG.clear()
+    WEBHOOK_OLDEST_PENDING.set(0)
+    for status, count, oldest in backlog.all():
+        WEBHOOK_BACKLOG.labels(status).set(count)
+        if status == DeliveryStatus.PENDING and oldest is not None:
+            WEBHOOK_OLDEST_PENDING.set((utcnow() - oldest).total_seconds())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

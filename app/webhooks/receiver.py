@@ -16,7 +16,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
@@ -35,6 +35,7 @@ class Received:
     body: bytes
     status: int  # what the receiver answered
     verified: bool | None  # None: no secret known for this path
+    response_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def webhook_id(self) -> str:
@@ -52,7 +53,7 @@ class Receiver:
         self.delay_s = delay_s  # a slow subscriber: the answer comes this long after the request
         self._lock = threading.Lock()
         self._secrets: dict[str, str] = {}
-        self._scripts: dict[str, list[int]] = {}
+        self._scripts: dict[str, list[int | tuple[int, dict[str, str]]]] = {}
         self._attempts: Counter[tuple[str, str]] = Counter()
         self.received: list[Received] = []
         self.on_receive: Callable[[Received], None] | None = None
@@ -62,8 +63,9 @@ class Receiver:
         with self._lock:
             self._secrets[path] = secret
 
-    def script(self, path: str, statuses: Sequence[int]) -> None:
-        """Answer the n-th attempt of each message to ``path`` with ``statuses[n]`` (then 200)."""
+    def script(self, path: str, statuses: Sequence[int | tuple[int, dict[str, str]]]) -> None:
+        """Answer the n-th attempt of each message to ``path`` with ``statuses[n]`` (then 200);
+        an entry may be ``(status, headers)``, e.g. ``(429, {"retry-after": "120"})``."""
         with self._lock:
             self._scripts[path] = list(statuses)
 
@@ -98,14 +100,15 @@ class Receiver:
             self._attempts[key] += 1
             script = self._scripts.get(path, [])
         verified: bool | None = None
-        status = script[nth] if nth < len(script) else 200
+        answer = script[nth] if nth < len(script) else 200
+        status, extra = answer if isinstance(answer, tuple) else (answer, {})
         if secret is not None:
             try:
                 Webhook(secret).verify(body, headers)
                 verified = True
             except WebhookVerificationError:
                 verified, status = False, 401
-        item = Received(path, headers, body, status, verified)
+        item = Received(path, headers, body, status, verified, extra)
         with self._lock:
             self.received.append(item)
         if self.on_receive is not None:
@@ -128,15 +131,18 @@ class Receiver:
         item = self._answer(scope["path"], headers, b"".join(chunks))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        await _respond(send, item.status, b'{"received":true}')
+        await _respond(send, item.status, b'{"received":true}', item.response_headers)
 
 
-async def _respond(send: Send, status: int, body: bytes) -> None:
+async def _respond(
+    send: Send, status: int, body: bytes, headers: dict[str, str] | None = None
+) -> None:
+    extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json")],
+            "headers": [(b"content-type", b"application/json"), *extra],
         }
     )
     await send({"type": "http.response.body", "body": body})

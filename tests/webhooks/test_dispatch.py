@@ -238,3 +238,24 @@ def test_oversized_evidence_is_replaced_by_a_pointer() -> None:
     # Vietnamese is counted in UTF-8 bytes, as it is sent.
     assert json.loads(encode_payload({"x": "Sở"})) == {"x": "Sở"}
     assert len(encode_payload({"x": "Sở"})) == len('{"x":"Sở"}'.encode())
+
+
+async def test_retry_after_stretches_the_wait_and_the_backlog_is_measured(hooks: Hooks) -> None:
+    endpoint = await hooks.register("/busy")
+    hooks.receiver.app.script("/busy", [(429, {"retry-after": "120"})])
+    await hooks.emit()
+    await hooks.deliver_until(lambda: len(hooks.receiver.app.for_path("/busy")) == 1)
+    [delivery] = await hooks.deliveries(endpoint["id"])
+    assert delivery.status == "pending"
+    assert delivery.last_status_code == 429
+    wait = (delivery.next_attempt_at - delivery.updated_at).total_seconds()
+    assert 119 <= wait <= 121  # not the 20 ms schedule
+    await hooks.dispatcher.drain()
+    assert len(hooks.receiver.app.for_path("/busy")) == 1  # nothing sent before it is due
+
+    metrics = (await hooks.service.http.get("/metrics")).text
+    assert 'recon_webhook_deliveries{status="pending"} 1.0' in metrics
+    oldest = next(
+        line for line in metrics.splitlines() if line.startswith("recon_webhook_oldest_pending")
+    )
+    assert float(oldest.split()[-1]) > 0
