@@ -53,11 +53,9 @@ def code_date(code: str) -> date | None:
 def valid_dossier_code(code: str, agency_code: str) -> bool:
     """``<its own MaDonVi>-<yyMMdd, a real date>-<4 digits>`` (codes compared normalized)."""
     match = _CODE.match(normalize_code(code))
-    return (
-        bool(match)
-        and match["agency"] == normalize_code(agency_code)
-        and (code_date(code) is not None)
-    )
+    if match is None:
+        return False
+    return match["agency"] == normalize_code(agency_code) and code_date(code) is not None
 
 
 def _int(raw: str) -> int | None:
