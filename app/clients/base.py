@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 from tenacity import (
@@ -30,6 +31,8 @@ from app.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS, UPSTREAM_RETRIES
 from app.settings import UpstreamSettings
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+MAX_KEPT_WARNINGS = 1000
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -268,6 +271,105 @@ class UpstreamClient(ABC):
                 collected.pop(key, None)
                 collected[key] = record
         return collected, last.total, warnings
+
+    async def stream_listing(
+        self,
+        name: str,
+        first_index: int,
+        fetch: Callable[[int], Awaitable[Page[T]]],
+        sink: ListingSink[T],
+    ) -> StreamedListing:
+        """The paging-pass rule for listings too big to hold: pages go to ``sink`` in page order
+        (it keeps the later page's item for a repeated key), and the pass is complete when the
+        sink's distinct keys equal the total the pass's last page reported. At most a few
+        pages are in memory at once."""
+        listing = StreamedListing(name=name)
+        try:
+            for _ in range(2):
+                listing.passes += 1
+                await sink.restart()
+                total = await self._stream_pass(first_index, fetch, sink, listing)
+                distinct = await sink.count()
+                listing.reported_total = total
+                listing.distinct = distinct
+                if distinct == total:
+                    listing.complete = True
+                    listing.error = None
+                    return listing
+                listing.error = (
+                    f"{name}: {distinct} distinct items but {total} reported, "
+                    f"after {listing.passes} passes"
+                )
+        except (UpstreamRequestError, UpstreamRetryableError) as exc:
+            listing.complete = False
+            listing.error = f"{name}: {exc.message}"
+        return listing
+
+    async def _stream_pass(
+        self,
+        first_index: int,
+        fetch: Callable[[int], Awaitable[Page[T]]],
+        sink: ListingSink[T],
+        listing: StreamedListing,
+    ) -> int:
+        # A window a little wider than the concurrency limit keeps every allowed request busy
+        # while pages are written in order.
+        window = self.settings.max_concurrency + 2
+        first = await fetch(first_index)
+        last = first
+        pending: deque[asyncio.Future[Page[T]]] = deque()
+        next_index = first_index + 1
+        end = first.last_index
+        try:
+            page: Page[T] | None = first
+            while page is not None:
+                self.stats.pages += 1
+                last = page
+                if not page.items:
+                    break
+                listing.add_warnings(page.warnings)
+                await sink.add(page.items)
+                # The listing may grow while it is read: follow the newest page's idea of the end.
+                end = max(end, page.last_index)
+                while len(pending) < window and next_index <= end:
+                    pending.append(asyncio.ensure_future(fetch(next_index)))
+                    next_index += 1
+                page = await pending.popleft() if pending else None
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        return last.total
+
+
+class ListingSink(Protocol[T_contra]):
+    """Where a streamed listing's pages go (a staging table): keyed, the later item wins."""
+
+    async def restart(self) -> None: ...
+
+    async def add(self, items: Sequence[tuple[str, T_contra]]) -> None: ...
+
+    async def count(self) -> int: ...
+
+
+@dataclass
+class StreamedListing:
+    """Like ``Listing`` but the items are in the sink; warnings are capped, not lost count."""
+
+    name: str
+    complete: bool = False
+    reported_total: int | None = None
+    distinct: int = 0
+    passes: int = 0
+    error: str | None = None
+    warnings: list[DataQualityWarning] = field(default_factory=list)
+    warning_count: int = 0
+
+    def add_warnings(self, warnings: list[DataQualityWarning]) -> None:
+        self.warning_count += len(warnings)
+        room = MAX_KEPT_WARNINGS - len(self.warnings)
+        if room > 0:
+            self.warnings.extend(warnings[:room])
 
 
 class _TokenRejected(Exception):

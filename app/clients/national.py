@@ -4,13 +4,16 @@ pages, OAuth2 with HTTP Basic credentials)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 
+from app.clients import _dossier_mapping as dm
 from app.clients import _mapping as m
-from app.clients.base import Page, TokenRejected, UpstreamClient
+from app.clients.base import ListingSink, Page, StreamedListing, TokenRejected, UpstreamClient
 from app.clients.errors import UpstreamRequestError, UpstreamRetryableError
+from app.domain.dossiers import NationalDossier, PaymentTransaction
 from app.domain.records import (
     DataQualityWarning,
     Listing,
@@ -24,6 +27,9 @@ from app.settings import UpstreamSettings
 PAYMENT_INFO = "national.payment_info"
 PROCEDURE_STATS = "national.procedure_stats"
 RETRYABLE_CODES = frozenset({"-1", "99"})
+SYNCED_DOSSIERS = "national.synced_dossiers"
+TRANSACTIONS = "national.transactions"
+R = TypeVar("R")
 
 
 class NationalClient(UpstreamClient):
@@ -149,6 +155,47 @@ class NationalClient(UpstreamClient):
             return Page(items, total, last, warnings)
 
         return await self.read_listing(PROCEDURE_STATS, 1, fetch)
+
+    async def stream_synced_dossiers(
+        self, period: Period, sink: ListingSink[NationalDossier]
+    ) -> StreamedListing:
+        """Dossiers as synced to the portal, received in ``period``, streamed into ``sink``."""
+        return await self._stream(
+            "/api/v1/ho-so/dong-bo", SYNCED_DOSSIERS, period, dm.national_dossier, sink
+        )
+
+    async def stream_transactions(
+        self, period: Period, sink: ListingSink[PaymentTransaction]
+    ) -> StreamedListing:
+        """Payment-platform transactions with ``ThoiGianGD`` in ``period``."""
+        return await self._stream(
+            "/api/v1/thanh-toan/giao-dich", TRANSACTIONS, period, dm.transaction, sink
+        )
+
+    async def _stream(
+        self,
+        path: str,
+        name: str,
+        period: Period,
+        mapper: Callable[[str, Any, list[DataQualityWarning]], tuple[str, R] | None],
+        sink: ListingSink[R],
+    ) -> StreamedListing:
+        window = {
+            "TuNgay": format_local_time(local_day_start(period.start)),
+            "DenNgay": format_local_time(local_day_end(period.end)),
+        }
+
+        async def fetch(index: int) -> Page[R]:
+            result, total, last = await self._page(path, index, window)
+            items: list[tuple[str, R]] = []
+            warnings: list[DataQualityWarning] = []
+            for raw in result["data"]:
+                mapped = mapper(name, raw, warnings)
+                if mapped is not None:
+                    items.append(mapped)
+            return Page(items, total, last, warnings)
+
+        return await self.stream_listing(name, 1, fetch, sink)
 
 
 def _count(value: Any) -> int | None:

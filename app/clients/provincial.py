@@ -8,14 +8,17 @@ from typing import Any
 
 import httpx
 
+from app.clients import _dossier_mapping as dm
 from app.clients import _mapping as m
-from app.clients.base import Page, TokenRejected, UpstreamClient
+from app.clients.base import ListingSink, Page, StreamedListing, TokenRejected, UpstreamClient
 from app.clients.errors import UpstreamRequestError, UpstreamRetryableError
-from app.domain.records import Agency, DataQualityWarning, Listing, ProvincialProcedure
-from app.domain.values import format_local_time, parse_local_time
+from app.domain.dossiers import ProvincialDossier
+from app.domain.records import Agency, DataQualityWarning, Listing, Period, ProvincialProcedure
+from app.domain.values import format_local_time, local_day_end, local_day_start, parse_local_time
 
 AGENCIES = "provincial.agencies"
 PROCEDURES = "provincial.procedures"
+DOSSIERS = "provincial.dossiers"
 
 
 class ProvincialClient(UpstreamClient):
@@ -112,6 +115,28 @@ class ProvincialClient(UpstreamClient):
             return Page(items, total, last, warnings)
 
         return await self.read_listing(PROCEDURES, 0, fetch)
+
+    async def stream_dossiers(
+        self, period: Period, sink: ListingSink[ProvincialDossier]
+    ) -> StreamedListing:
+        """Dossiers received in ``period`` (local days, inclusive), streamed into ``sink``."""
+        window = {
+            "receivedFrom": format_local_time(local_day_start(period.start)),
+            "receivedTo": format_local_time(local_day_end(period.end)),
+        }
+
+        async def fetch(index: int) -> Page[ProvincialDossier]:
+            body = await self._page("/v1/dossiers", index, window)
+            total, last = self._bounds(body)
+            items: list[tuple[str, ProvincialDossier]] = []
+            warnings: list[DataQualityWarning] = []
+            for raw in body["content"]:
+                mapped = dm.provincial_dossier(DOSSIERS, raw, warnings)
+                if mapped is not None:
+                    items.append(mapped)
+            return Page(items, total, last, warnings)
+
+        return await self.stream_listing(DOSSIERS, 0, fetch, sink)
 
 
 def _procedure(raw: Any) -> ProvincialProcedure | None:

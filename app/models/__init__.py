@@ -1,6 +1,7 @@
 """Every table, imported so that ``SQLModel.metadata`` knows them (Alembic, tests)."""
 
 from app.models.deliveries import DeliveryStatus, WebhookAttempt, WebhookDelivery
+from app.models.dossiers import Dossier, DossierResult, OrphanTransaction, StageItem
 from app.models.findings import Finding, FindingEvent, FindingStatus, SubjectKind
 from app.models.keys import ApiKey
 from app.models.outbox import OutboxEvent
@@ -13,14 +14,18 @@ __all__ = [
     "Agency",
     "ApiKey",
     "DeliveryStatus",
+    "Dossier",
+    "DossierResult",
     "Finding",
     "FindingEvent",
     "FindingStatus",
+    "OrphanTransaction",
     "OutboxEvent",
     "ProcedureSnapshot",
     "Run",
     "RunScope",
     "RunStatus",
+    "StageItem",
     "SubjectKind",
     "WebhookAttempt",
     "WebhookDelivery",
