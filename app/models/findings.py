@@ -19,6 +19,7 @@ class FindingStatus(StrEnum):
 
 class SubjectKind(StrEnum):
     PROCEDURE = "procedure_configuration"
+    DOSSIER = "dossier"
 
 
 class Finding(SQLModel, table=True):

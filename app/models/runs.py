@@ -26,6 +26,8 @@ ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 class RunScope(StrEnum):
     PROCEDURES = "procedures"
+    DOSSIERS = "dossiers"
+    ALL = "all"  # procedures and dossiers, one outcome
 
 
 class Run(SQLModel, table=True):

@@ -35,9 +35,18 @@ from app.domain.records import (
 from app.errors import Conflict
 from app.events import RUN_COMPLETED, RUN_FAILED, add_event
 from app.metrics import RUN_DURATION, RUNS
-from app.models import ACTIVE_STATUSES, ProcedureSnapshot, Run, RunScope, RunStatus, SubjectKind
+from app.models import (
+    ACTIVE_STATUSES,
+    OrphanTransaction,
+    ProcedureSnapshot,
+    Run,
+    RunScope,
+    RunStatus,
+    SubjectKind,
+)
 from app.models import Agency as AgencyRow
 from app.models.types import utcnow
+from app.reconcile import dossier_runs
 from app.reconcile.findings import ObservedFinding, apply_findings
 from app.reconcile.normalize import normalize_code
 from app.reconcile.procedures import (
@@ -271,6 +280,9 @@ class RunExecutor:
                 await session.commit()
 
     async def _execute(self, run: Run) -> None:
+        if run.scope == RunScope.DOSSIERS:
+            await self._execute_dossiers(run)
+            return
         period = Period(run.period_from, run.period_to)
         provincial, national = self._upstreams(self._settings)
         async with provincial, national:
@@ -306,6 +318,87 @@ class RunExecutor:
         details["warnings"] = warnings + list(result.warnings)
         await self._commit_success(run, fetched, result, details)
 
+    async def _execute_dossiers(self, run: Run) -> None:
+        period = Period(run.period_from, run.period_to)
+        provincial, national = self._upstreams(self._settings)
+        try:
+            async with provincial, national:
+                agencies = await provincial.list_agencies()
+                fetched = await dossier_runs.fetch_dossiers(
+                    self._factory, run.id, period, provincial, national
+                )
+                upstream_stats = {
+                    "provincial": asdict(provincial.stats),
+                    "national": asdict(national.stats),
+                }
+            listings = {agencies.name: _listing_summary(agencies), **fetched.summaries()}
+            warnings = list(agencies.warnings) + fetched.warnings()
+            details = {"listings": listings, "upstream_stats": upstream_stats, "warnings": warnings}
+            incomplete = [f"{agencies.name}: {agencies.error}"] if not agencies.complete else []
+            incomplete += fetched.incomplete
+            if incomplete:
+                await self._finish(run, RunStatus.PARTIAL, incomplete, details)
+                return
+            drops = await self._sharp_drops(run, listings)
+            if drops and not run.accept_drop:
+                await self._finish(run, RunStatus.PARTIAL, drops, details)
+                return
+            names = {normalize_code(a.code): a.name for a in agencies.items}
+            verdicts = await dossier_runs.judge_staged(
+                self._factory,
+                run.id,
+                period,
+                run_started=run.started_at or utcnow(),
+                agency_names=names,
+            )
+            await self._commit_dossiers(run, period, agencies.items, verdicts, details)
+        finally:
+            await dossier_runs.drop_stage(self._factory, run.id)
+
+    async def _commit_dossiers(
+        self,
+        run: Run,
+        period: Period,
+        agencies: Sequence[Agency],
+        verdicts: dossier_runs.DossierVerdicts,
+        details: dict[str, Any],
+    ) -> None:
+        now = utcnow()
+        counts = dossier_runs.dossier_counts(verdicts)
+        async with self._factory() as session:
+            if not await self._still_ours(session, run):
+                return
+            reach = await dossier_runs.in_reach(session, run.province_code, run.id, period)
+            changes = await apply_findings(
+                session,
+                province_code=run.province_code,
+                subject_kind=SubjectKind.DOSSIER,
+                observed=verdicts.observed,
+                run_id=run.id,
+                now=now,
+                in_reach=reach,
+                dry_run=run.dry_run,
+            )
+            counts["findings"] = changes.counts()
+            sample: dict[str, Any] = {}
+            if run.dry_run:
+                size = self._settings.dry_run_sample_size
+                sample = {
+                    "opened": changes.opened[:size],
+                    "updated": changes.updated[:size],
+                    "resolved": changes.resolved[:size],
+                }
+            else:
+                await _replace_agencies(session, run.province_code, agencies, now)
+                await dossier_runs.replace_snapshot(session, run.province_code, run.id, period)
+                orphans = dossier_runs.orphan_rows(run.province_code, run.id, verdicts.orphans)
+                if orphans:
+                    await session.exec(insert(OrphanTransaction), params=orphans)
+            run.dry_run_sample = sample
+            self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
+            await session.commit()
+        RUNS.labels(run.scope, run.status).inc()
+
     async def _sharp_drops(self, run: Run, listings: Mapping[str, Mapping[str, Any]]) -> list[str]:
         async with self._factory() as session:
             rows = await session.exec(
@@ -323,7 +416,11 @@ class RunExecutor:
         if previous is None:
             return []
         drops = []
-        for name in _DROP_GUARDED:
+        guarded = list(_DROP_GUARDED)
+        # (choice) dossier listings depend on the period: compared only with a run of the same one.
+        if (previous.period_from, previous.period_to) == (run.period_from, run.period_to):
+            guarded += dossier_runs.DROP_GUARDED
+        for name in guarded:
             before = int(previous.listings.get(name, {}).get("distinct", 0))
             now = int(listings.get(name, {}).get("distinct", 0))
             if before and now < before * self._settings.sharp_drop_threshold:

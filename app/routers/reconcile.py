@@ -20,7 +20,7 @@ router = APIRouter(tags=["runs"])
 class ReconcileBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    scope: Literal["procedures"] = "procedures"
+    scope: Literal["procedures", "dossiers"] = "procedures"
     period_from: date | None = Field(
         default=None, description="Local date, inclusive (Asia/Ho_Chi_Minh)."
     )
