@@ -1,0 +1,195 @@
+"""A dossier run end to end on both databases, with respx playing P and N: every reason of §3,
+offline payments, orphans, the snapshot, findings and their events, and re-runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from sqlmodel import col, select
+
+from app.models import Dossier, Finding, OrphanTransaction, OutboxEvent, StageItem
+from tests.conftest import make_settings
+
+P = "http://provincial.test/api"
+N = "http://national.test/gateway"
+AGENCY = "000.00.15.H53"
+PERIOD = {"scope": "dossiers", "period_from": "2023-09-01", "period_to": "2023-09-30"}
+TOKEN = {"access_token": "t", "token_type": "Bearer", "expires_in": 3600}
+
+
+def code(n: int, day: str = "230905") -> str:
+    return f"{AGENCY}-{day}-{n:04d}"
+
+
+def p_item(n: int, *, gia: str = "100000", pay: dict[str, Any] | None = None, **extra: Any) -> Any:
+    return {
+        "MaHoSo": code(n),
+        "MaTTHC": "1.004227",
+        "MaDonVi": AGENCY,
+        "KenhThucHien": 2,
+        "NgayTiepNhan": "20230905080000",
+        "NgayHenTra": "20230915170000",
+        "NgayKetThucXuLy": None,
+        "TrangThaiHoSo": 4,
+        "DanhSachLePhi": [{"MaPhiLePhi": "LP01", "TenPhiLePhi": "Lệ phí", "Gia": gia}],
+        "ThanhToan": pay,
+        "DaDongBo": True,
+        "NgayCapNhat": "20230905090000",
+        **extra,
+    }
+
+
+def portal(ref: str, amount: str = "100000") -> dict[str, Any]:
+    return {"HinhThuc": "DVCQG", "SoTien": amount, "MaThamChieu": ref, "NgayThanhToan": ""}
+
+
+def n_item(n: int, flag: str = "1", status: str = "4", gia: str = "100000") -> Any:
+    return {
+        "MaHoSo": code(n),
+        "TrangThaiHoSo": status,
+        "DanhSachLePhi": [{"MaPhiLePhi": "LP01", "Gia": gia}],
+        "DuocThanhToanTrucTuyen": flag,
+        "NgayDongBo": "20230905100000",
+    }
+
+
+def tx(tid: str, ref: str | None, dossier: str, state: str = "1", amount: str = "100000") -> Any:
+    return {
+        "MaGiaoDich": tid,
+        "MaThamChieu": ref,
+        "MaHoSo": dossier,
+        "MaDonVi": AGENCY,
+        "SoTien": amount,
+        "TrangThaiGD": state,
+        "ThoiGianGD": "20230906101010",
+        "KenhThanhToan": "QR_DONG",
+    }
+
+
+class World:
+    def __init__(self) -> None:
+        self.p = [
+            p_item(1, pay=portal("R1")),  # clean, paid online
+            p_item(2, pay=portal("R2")),  # not on N, no payment on the platform
+            p_item(3, pay={"HinhThuc": "TIEN_MAT", "SoTien": "100000", "MaThamChieu": None}),
+            p_item(4, pay=portal("R4"), MaHoSo="HS-2023-0004"),  # malformed code
+            p_item(5, gia="0"),  # not fee-bearing
+            p_item(6, pay=portal("R6", "100000")),  # verified 90000: amount mismatch
+        ]
+        self.n = [n_item(1), n_item(3, flag="3"), n_item(6), n_item(5, flag="3", gia="0")]
+        self.n.append({**n_item(4), "MaHoSo": "HS-2023-0004"})
+        self.tx = [
+            tx("GD1", "R1", code(1)),
+            tx("GD4", "R4", "HS-2023-0004"),
+            tx("GD6", "R6", code(6), amount="90.000"),
+            tx("GD9", "R9", code(99)),  # orphan: nothing in P
+            tx("GD8", "R8", code(7, "230815")),  # pays a dossier from before the period
+            tx("GD7", "R7", code(98), state="4"),  # failed: never an orphan
+        ]
+
+
+def spring(items: list[Any]) -> dict[str, Any]:
+    return {"content": items, "totalElements": len(items), "totalPages": 1, "number": 0}
+
+
+def envelope(items: list[Any]) -> dict[str, Any]:
+    return {"error_code": "0", "result": {"total": len(items), "data": items}}
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    state = World()
+    with respx.mock(assert_all_mocked=False) as router:
+        router.post("http://provincial.test/oauth/token").mock(
+            return_value=httpx.Response(200, json=TOKEN)
+        )
+        router.post("http://national.test/oauth/token").mock(
+            return_value=httpx.Response(200, json=TOKEN)
+        )
+        agency = {"MaDonVi": AGENCY, "TenDonVi": "Sở Xây dựng", "CapDonVi": 1}
+        router.get(f"{P}/v1/agencies").mock(return_value=httpx.Response(200, json=spring([agency])))
+
+        def page(items: Any, shape: Any) -> Any:
+            def respond(request: httpx.Request) -> httpx.Response:
+                first = request.url.params.get("page", request.url.params.get("pageIndex"))
+                empty = first not in ("0", "1")
+                return httpx.Response(200, json=shape([] if empty else items()))
+
+            return respond
+
+        router.get(f"{P}/v1/dossiers").mock(side_effect=page(lambda: state.p, spring))
+        router.get(f"{N}/api/v1/ho-so/dong-bo").mock(side_effect=page(lambda: state.n, envelope))
+        router.get(f"{N}/api/v1/thanh-toan/giao-dich").mock(
+            side_effect=page(lambda: state.tx, envelope)
+        )
+        yield state
+
+
+async def test_a_dossier_run_judges_every_dossier(
+    world: World, database_url: str, service_factory: Any
+) -> None:
+    service = await service_factory(make_settings(database_url))
+    run = await service.reconcile(**PERIOD)
+    assert run["status"] == "succeeded", run
+    counts = run["counts"]
+    assert (counts["dossiers"], counts["fee_bearing"]) == (6, 5)
+    assert (counts["portal_counted"], counts["verified_online"], counts["paid_offline"]) == (
+        3,
+        3,
+        1,
+    )
+    assert counts["by_reason"] == {
+        "invalid_dossier_code": 1,
+        "dossier_not_synced": 1,
+        "payment_not_on_platform": 1,
+        "amount_mismatch": 1,
+    }
+    assert counts["orphan_transactions"] == 1
+
+    factory = service.app.state.session_factory
+    async with factory() as session:
+        findings = (await session.exec(select(Finding))).all()
+        assert sorted((f.subject_key, f.reason) for f in findings) == [
+            (code(2), "dossier_not_synced"),
+            (code(2), "payment_not_on_platform"),
+            (code(6), "amount_mismatch"),
+            ("HS-2023-0004", "invalid_dossier_code"),
+        ]
+        dossiers = {d.key: d for d in (await session.exec(select(Dossier))).all()}
+        assert len(dossiers) == 6
+        assert dossiers[code(3)].paid_offline
+        assert not dossiers[code(5)].fee_bearing
+        assert dossiers[code(1)].portal_counted
+        assert dossiers[code(1)].verified_online
+        orphans = (await session.exec(select(OrphanTransaction))).all()
+        assert [o.transaction_id for o in orphans] == ["GD9"]
+        assert (await session.exec(select(StageItem))).all() == []  # staging dropped
+        events = (
+            await session.exec(
+                select(OutboxEvent).where(col(OutboxEvent.event_type) == "mismatch.opened")
+            )
+        ).all()
+    assert len(events) == 4
+    amount = next(e for e in events if e.payload["data"]["reason"] == "amount_mismatch")
+    data = amount.payload["data"]
+    assert data["subject"]["kind"] == "dossier"
+    assert data["subject"]["agency_name"] == "Sở Xây dựng"
+    assert data["evidence"]["national"] == {"raw": ["90.000"], "normalized": 90000}
+    assert data["link"] == f"/dossiers/{code(6)}"
+
+    # The agency fixes dossier 6 on the platform; dossier 2 gets synced and paid.
+    world.tx[2] = tx("GD6", "R6", code(6), amount="100000")
+    world.n.append(n_item(2))
+    world.tx.append(tx("GD2", "R2", code(2)))
+    rerun = await service.reconcile(**PERIOD)
+    assert rerun["status"] == "succeeded"
+    assert rerun["counts"]["findings"] == {
+        "opened": 0,
+        "updated": 0,
+        "resolved": 3,
+        "unchanged": 1,
+    }
