@@ -16,7 +16,7 @@ from app.db import create_engine, create_session_factory
 from app.errors import install_error_handlers
 from app.migrate import upgrade
 from app.reconcile.runs import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
-from app.routers import health, keys, procedures, reconcile, runs, webhooks
+from app.routers import dossiers, health, keys, kpi, procedures, reconcile, runs, webhooks
 from app.settings import Settings, get_settings
 from app.webhooks.dispatcher import Dispatcher
 
@@ -90,6 +90,8 @@ def create_app(
         reconcile.router,
         runs.router,
         procedures.router,
+        dossiers.router,
+        kpi.router,
         keys.router,
         webhooks.router,
     ):

@@ -106,6 +106,19 @@ class Settings(BaseSettings):
     def webhook_schedule(self) -> tuple[timedelta, ...]:
         return parse_schedule(self.webhook_retry_schedule)
 
+    # Resolution 01/NQ-CP: share of fee-bearing dossiers paid online, per year
+    # ("2023:0.3,2025:0.5"); the year of the period's end applies, others use the default.
+    online_payment_target: float = Field(default=0.3, ge=0, le=1)
+    online_payment_targets: str = ""
+
+    def online_target(self, year: int) -> float:
+        for part in self.online_payment_targets.split(","):
+            if ":" in part:
+                listed, value = part.split(":", 1)
+                if listed.strip() == str(year):
+                    return float(value)
+        return self.online_payment_target
+
     def provincial(self) -> UpstreamSettings:
         return self._upstream(
             self.provincial_base_url,

@@ -73,9 +73,13 @@ def tx(tid: str, ref: str | None, dossier: str, state: str = "1", amount: str = 
 class World:
     def __init__(self) -> None:
         self.p = [
-            p_item(1, pay=portal("R1")),  # clean, paid online
+            p_item(1, pay=portal("R1"), NgayKetThucXuLy="20230910100000"),  # on time
             p_item(2, pay=portal("R2")),  # not on N, no payment on the platform
-            p_item(3, pay={"HinhThuc": "TIEN_MAT", "SoTien": "100000", "MaThamChieu": None}),
+            p_item(
+                3,
+                pay={"HinhThuc": "TIEN_MAT", "SoTien": "100000", "MaThamChieu": None},
+                NgayKetThucXuLy="20230920100000",  # late
+            ),
             p_item(4, pay=portal("R4"), MaHoSo="HS-2023-0004"),  # malformed code
             p_item(5, gia="0"),  # not fee-bearing
             p_item(6, pay=portal("R6", "100000")),  # verified 90000: amount mismatch
@@ -193,3 +197,99 @@ async def test_a_dossier_run_judges_every_dossier(
         "resolved": 3,
         "unchanged": 1,
     }
+
+
+async def test_figures_and_lists_after_a_run(
+    world: World, database_url: str, service_factory: Any
+) -> None:
+    service = await service_factory(make_settings(database_url))
+    assert (await service.reconcile(**PERIOD))["status"] == "succeeded"
+    window = {"from": "2023-09-01", "to": "2023-09-30"}
+
+    online = await service.get("/kpi/online-payment", params={**window, "group": "parent"})
+    assert online.status_code == 200, online.text
+    body = online.json()
+    assert body["coverage"]["complete"] is True
+    assert body["province"] | {"name": None} == {
+        "group": "province",
+        "name": None,
+        "fee_bearing": 5,
+        "portal_counted": 3,
+        "verified_online": 3,
+        "portal_rate": 0.6,
+        "verified_rate": 0.6,
+        "target": 0.3,
+        "met": True,
+    }
+    assert [item["group"] for item in body["items"]] == [AGENCY]
+    assert body["items"][0]["name"] == "Sở Xây dựng"
+    uncovered = await service.get(
+        "/kpi/online-payment", params={"from": "2023-08-01", "to": "2023-09-30"}
+    )
+    assert uncovered.json()["coverage"]["complete"] is False
+
+    overdue = await service.get(
+        "/kpi/overdue", params={"from_month": "2023-09", "to_month": "2023-09", "group": "province"}
+    )
+    assert overdue.status_code == 200, overdue.text
+    assert overdue.json()["province"] == [
+        {
+            "month": "2023-09",
+            "finished": 2,
+            "overdue": 1,
+            "rate": 0.5,
+            "change_points": None,
+            "open_past_due": 4,
+        }
+    ]
+
+    listed = await service.get("/dossiers/mismatches", params={"limit": 2})
+    assert listed.status_code == 200, listed.text
+    page = listed.json()
+    assert page["summary"] == {
+        "amount_mismatch": 1,
+        "dossier_not_synced": 1,
+        "invalid_dossier_code": 1,
+        "payment_not_on_platform": 1,
+    }
+    rest = await service.get("/dossiers/mismatches", params={"cursor": page["next_cursor"]})
+    seen = [(i["code"], i["reason"]) for i in page["items"] + rest.json()["items"]]
+    assert len(seen) == 4
+    assert len(set(seen)) == 4
+    only = await service.get(
+        "/dossiers/mismatches",
+        params={"reason": "amount_mismatch", "agency": AGENCY.lower(), "include_descendants": True},
+    )
+    assert [i["code"] for i in only.json()["items"]] == [code(6)]
+
+    offline = (await service.get("/dossiers/offline", params=window)).json()
+    assert offline["agencies"] == [
+        {
+            "agency_code": AGENCY,
+            "agency_name": "Sở Xây dựng",
+            "paid_offline": 1,
+            "by_method": {"TIEN_MAT": 1},
+        }
+    ]
+    assert [d["code"] for d in offline["items"]] == [code(3)]
+
+    detail = await service.get(f"/dossiers/{code(6)}")
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["dossier"]["verified_online"] is True
+    assert [f["reason"] for f in detail.json()["findings"]] == ["amount_mismatch"]
+
+    for path, params, status in [
+        ("/dossiers/NOPE-1", {}, 404),
+        ("/kpi/online-payment", {"from": "2023-09-30", "to": "2023-09-01"}, 400),
+        ("/kpi/online-payment", {"from": "yesterday", "to": "2023-09-01"}, 422),
+        ("/kpi/online-payment", {**window, "group": "district"}, 422),
+        ("/kpi/overdue", {"from_month": "2023-13", "to_month": "2023-09"}, 400),
+        ("/kpi/overdue", {"from_month": "2023-10", "to_month": "2023-09"}, 400),
+        ("/kpi/overdue", {"from_month": "Sep", "to_month": "2023-09"}, 422),
+        ("/dossiers/mismatches", {"reason": "whatever"}, 422),
+        ("/dossiers/mismatches", {"cursor": "!!"}, 400),
+        ("/dossiers/offline", {}, 422),
+    ]:
+        response = await service.get(path, params=params)
+        assert response.status_code == status, (path, params, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")

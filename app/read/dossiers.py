@@ -1,0 +1,206 @@
+"""The lists people fix things from: dossier mismatches, offline payments, one dossier."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.errors import NotFound
+from app.models import Dossier, Finding, FindingStatus, SubjectKind
+from app.pagination import decode_cursor, encode_cursor
+from app.read.kpi import hierarchy, period_bounds
+from app.reconcile.normalize import normalize_code
+
+
+async def _agency_filter(
+    session: AsyncSession, province_code: str, agency: str | None, descendants: bool
+) -> set[str] | None:
+    if agency is None:
+        return None
+    code = normalize_code(agency)
+    if not descendants:
+        return {code}
+    return (await hierarchy(session, province_code)).descendants(code)
+
+
+def _dossier_view(dossier: Dossier, names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "code": dossier.code,
+        "agency_code": dossier.agency_code,
+        "agency_name": names.get(dossier.agency_code),
+        "procedure_code": dossier.procedure_code,
+        "received_at": dossier.received_at.isoformat() if dossier.received_at else None,
+        "due_at": dossier.due_at.isoformat() if dossier.due_at else None,
+        "finished_at": dossier.finished_at.isoformat() if dossier.finished_at else None,
+        "fee_bearing": dossier.fee_bearing,
+        "fee_total": dossier.fee_total,
+        "payment_method": dossier.payment_method,
+        "synced": dossier.synced,
+        "portal_counted": dossier.portal_counted,
+        "verified_online": dossier.verified_online,
+        "paid_offline": dossier.paid_offline,
+        "reasons": dossier.reasons,
+        "run_id": dossier.run_id,
+    }
+
+
+async def mismatches(
+    session: AsyncSession,
+    *,
+    province_code: str,
+    reason: str | None,
+    agency: str | None,
+    descendants: bool,
+    start: date | None,
+    end: date | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """Open dossier findings with their dossier, by (dossier, reason); counts per reason."""
+    after = decode_cursor(cursor, 2)
+    agencies = await _agency_filter(session, province_code, agency, descendants)
+    conditions = [
+        col(Finding.province_code) == province_code,
+        col(Finding.subject_kind) == SubjectKind.DOSSIER,
+        col(Finding.status) == FindingStatus.OPEN,
+    ]
+    if agencies is not None:
+        conditions.append(col(Finding.agency_code).in_(agencies))
+    if start is not None or end is not None:
+        low, high = period_bounds(start or date(1900, 1, 1), end or date(9999, 12, 30))
+        conditions += [col(Dossier.received_at) >= low, col(Dossier.received_at) <= high]
+    joined = (col(Dossier.province_code) == col(Finding.province_code)) & (
+        col(Dossier.key) == col(Finding.subject_key)
+    )
+    by_reason = await session.exec(
+        select(col(Finding.reason), func.count())
+        .join(Dossier, joined, isouter=True)
+        .where(*conditions)
+        .group_by(col(Finding.reason))
+    )
+    summary = dict(sorted((r, int(n)) for r, n in by_reason.all()))
+    if reason is not None:
+        conditions.append(col(Finding.reason) == reason)
+    if after is not None:
+        conditions.append(
+            (col(Finding.subject_key) > after[0])
+            | ((col(Finding.subject_key) == after[0]) & (col(Finding.reason) > after[1]))
+        )
+    rows = await session.exec(
+        select(Finding, Dossier)
+        .join(Dossier, joined, isouter=True)
+        .where(*conditions)
+        .order_by(col(Finding.subject_key), col(Finding.reason))
+        .limit(limit + 1)
+    )
+    page = list(rows.all())
+    names = (await hierarchy(session, province_code)).names
+    items = []
+    for finding, dossier in page[:limit]:
+        items.append(
+            {
+                **(_dossier_view(dossier, names) if dossier else {"code": finding.subject_key}),
+                "reason": finding.reason,
+                "evidence": finding.evidence,
+                "first_seen_at": finding.first_seen_at.isoformat(),
+                "last_seen_at": finding.last_seen_at.isoformat(),
+                "link": f"/dossiers/{dossier.code if dossier else finding.subject_key}",
+            }
+        )
+    last = page[limit - 1][0] if len(page) > limit else None
+    return {
+        "summary": summary,
+        "items": items,
+        "next_cursor": encode_cursor([last.subject_key, last.reason]) if last else None,
+    }
+
+
+async def offline(
+    session: AsyncSession,
+    *,
+    province_code: str,
+    agency: str | None,
+    descendants: bool,
+    start: date,
+    end: date,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """Fee-bearing dossiers paid outside the platform: per agency, then the dossiers."""
+    low, high = period_bounds(start, end)
+    after = decode_cursor(cursor, 1)
+    agencies = await _agency_filter(session, province_code, agency, descendants)
+    conditions = [
+        col(Dossier.province_code) == province_code,
+        col(Dossier.paid_offline).is_(True),
+        col(Dossier.received_at) >= low,
+        col(Dossier.received_at) <= high,
+    ]
+    if agencies is not None:
+        conditions.append(col(Dossier.agency_code).in_(agencies))
+    tree = await hierarchy(session, province_code)
+    per_agency = await session.exec(
+        select(col(Dossier.agency_code), col(Dossier.payment_method), func.count())
+        .where(*conditions)
+        .group_by(col(Dossier.agency_code), col(Dossier.payment_method))
+    )
+    agencies_summary: dict[str, dict[str, Any]] = {}
+    for code, method, count in per_agency.all():
+        entry = agencies_summary.setdefault(
+            code, {"agency_code": code, "agency_name": tree.names.get(code), "paid_offline": 0}
+        )
+        entry["paid_offline"] += int(count)
+        entry.setdefault("by_method", {})[method or ""] = int(count)
+    if after is not None:
+        conditions.append(col(Dossier.key) > after[0])
+    rows = await session.exec(
+        select(Dossier).where(*conditions).order_by(col(Dossier.key)).limit(limit + 1)
+    )
+    page = list(rows.all())
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "agencies": sorted(
+            agencies_summary.values(), key=lambda e: (-e["paid_offline"], e["agency_code"])
+        ),
+        "items": [_dossier_view(d, tree.names) for d in page[:limit]],
+        "next_cursor": encode_cursor([page[limit - 1].key]) if len(page) > limit else None,
+    }
+
+
+async def dossier_detail(session: AsyncSession, province_code: str, code: str) -> dict[str, Any]:
+    key = normalize_code(code)
+    dossier = await session.get(Dossier, (key, province_code))
+    findings = (
+        await session.exec(
+            select(Finding)
+            .where(
+                col(Finding.province_code) == province_code,
+                col(Finding.subject_kind) == SubjectKind.DOSSIER,
+                col(Finding.subject_key) == key,
+            )
+            .order_by(col(Finding.reason), col(Finding.episode))
+        )
+    ).all()
+    if dossier is None and not findings:
+        raise NotFound(f"No dossier {code} in the last complete dossier runs.")
+    names = (await hierarchy(session, province_code)).names
+    return {
+        "dossier": _dossier_view(dossier, names) if dossier else None,
+        "findings": [
+            {
+                "reason": f.reason,
+                "status": f.status,
+                "episode": f.episode,
+                "evidence": f.evidence,
+                "first_seen_at": f.first_seen_at.isoformat(),
+                "last_seen_at": f.last_seen_at.isoformat(),
+                "resolved_at": f.resolved_at.isoformat() if f.resolved_at else None,
+            }
+            for f in findings
+        ],
+    }

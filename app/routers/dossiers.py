@@ -1,0 +1,79 @@
+"""Dossier lists: mismatches to fix, offline payments to move online, one dossier in full."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from app.dependencies import ReaderDep, SessionDep, SettingsDep
+from app.read import dossiers
+from app.reconcile.dossier_rules import DOSSIER_REASONS
+
+router = APIRouter(prefix="/dossiers", tags=["dossiers"])
+
+Reason = Literal[DOSSIER_REASONS]  # type: ignore[valid-type]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
+Agency = Annotated[str | None, Query(max_length=64, description="MaDonVi")]
+Cursor = Annotated[str | None, Query(max_length=512)]
+
+
+@router.get("/mismatches")
+async def mismatches(
+    principal: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    reason: Reason | None = None,
+    agency: Agency = None,
+    include_descendants: bool = False,
+    from_: Annotated[date | None, Query(alias="from")] = None,
+    to: date | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    return await dossiers.mismatches(
+        session,
+        province_code=settings.national_province_code,
+        reason=reason,
+        agency=agency,
+        descendants=include_descendants,
+        start=from_,
+        end=to,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get("/offline")
+async def offline(
+    principal: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    from_: Annotated[date, Query(alias="from")],
+    to: date,
+    agency: Agency = None,
+    include_descendants: bool = True,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    return await dossiers.offline(
+        session,
+        province_code=settings.national_province_code,
+        agency=agency,
+        descendants=include_descendants,
+        start=from_,
+        end=to,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get("/{code}")
+async def detail(
+    principal: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    code: Annotated[str, Path(max_length=128)],
+) -> dict[str, Any]:
+    return await dossiers.dossier_detail(session, settings.national_province_code, code)

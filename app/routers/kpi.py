@@ -1,0 +1,58 @@
+"""The province's figures (semantics §4): online payment and overdue dossiers."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from app.dependencies import ReaderDep, SessionDep, SettingsDep
+from app.read import kpi
+
+router = APIRouter(prefix="/kpi", tags=["figures"])
+
+GroupParam = Annotated[Literal["agency", "parent", "province"], Query()]
+Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", examples=["2023-09"])]
+
+
+@router.get("/online-payment")
+async def online_payment(
+    principal: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    from_: Annotated[date, Query(alias="from")],
+    to: date,
+    group: GroupParam = "agency",
+    level: Annotated[int | None, Query(ge=0, le=9)] = None,
+) -> dict[str, Any]:
+    """Fee-bearing dossiers received in the period and paid online, portal-counted and verified,
+    against the year's target; worst first."""
+    return await kpi.online_payment(
+        session,
+        province_code=settings.national_province_code,
+        start=from_,
+        end=to,
+        group=group,
+        level=level,
+        target=settings.online_target(to.year),
+    )
+
+
+@router.get("/overdue")
+async def overdue(
+    principal: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    from_month: Month,
+    to_month: Month,
+    group: GroupParam = "agency",
+) -> dict[str, Any]:
+    """Per group and calendar month: finished, overdue, rate, change in points, open past due."""
+    return await kpi.overdue(
+        session,
+        province_code=settings.national_province_code,
+        from_month=from_month,
+        to_month=to_month,
+        group=group,
+    )
