@@ -44,9 +44,10 @@ def _channel(value: Any) -> int | None:
         return None
 
 
-def provincial_dossier(
+def _dossier_key(
     listing: str, raw: Any, warnings: list[DataQualityWarning]
-) -> tuple[str, ProvincialDossier] | None:
+) -> tuple[str, str, tuple[FeeLine, ...]] | None:
+    """``MaHoSo`` (as served, and normalized as the key) and the fee lines, both sides alike."""
     code = m.text(raw.get("MaHoSo")) if isinstance(raw, dict) else ""
     if not code.strip():
         warnings.append(m.missing_key_warning(listing, raw, ("MaHoSo",)))
@@ -54,6 +55,16 @@ def provincial_dossier(
     key = normalize_code(code)
     fees = m.fee_lines(raw.get("DanhSachLePhi"))
     warnings.extend(_fee_warnings(listing, key, fees))
+    return code, key, fees
+
+
+def provincial_dossier(
+    listing: str, raw: Any, warnings: list[DataQualityWarning]
+) -> tuple[str, ProvincialDossier] | None:
+    keyed = _dossier_key(listing, raw, warnings)
+    if keyed is None:
+        return None
+    code, key, fees = keyed
     warnings.extend(_times(listing, key, raw, "NgayTiepNhan", "NgayHenTra", "NgayKetThucXuLy"))
     payment = None
     pay = raw.get("ThanhToan")
@@ -87,13 +98,10 @@ def provincial_dossier(
 def national_dossier(
     listing: str, raw: Any, warnings: list[DataQualityWarning]
 ) -> tuple[str, NationalDossier] | None:
-    code = m.text(raw.get("MaHoSo")) if isinstance(raw, dict) else ""
-    if not code.strip():
-        warnings.append(m.missing_key_warning(listing, raw, ("MaHoSo",)))
+    keyed = _dossier_key(listing, raw, warnings)
+    if keyed is None:
         return None
-    key = normalize_code(code)
-    fees = m.fee_lines(raw.get("DanhSachLePhi"))
-    warnings.extend(_fee_warnings(listing, key, fees))
+    code, key, fees = keyed
     flag = m.text(raw.get("DuocThanhToanTrucTuyen")).strip()
     if flag not in ("1", "2", "3", ""):
         warnings.append(

@@ -47,7 +47,7 @@ from app.models import (
 from app.models import Agency as AgencyRow
 from app.models.types import utcnow
 from app.reconcile import dossier_runs
-from app.reconcile.findings import ObservedFinding, apply_findings
+from app.reconcile.findings import LifecycleChanges, ObservedFinding, apply_findings
 from app.reconcile.normalize import normalize_code
 from app.reconcile.procedures import (
     ProcedureReconciliation,
@@ -380,15 +380,8 @@ class RunExecutor:
                 dry_run=run.dry_run,
             )
             counts["findings"] = changes.counts()
-            sample: dict[str, Any] = {}
-            if run.dry_run:
-                size = self._settings.dry_run_sample_size
-                sample = {
-                    "opened": changes.opened[:size],
-                    "updated": changes.updated[:size],
-                    "resolved": changes.resolved[:size],
-                }
-            else:
+            sample = self._dry_run_sample(run, changes)
+            if not run.dry_run:
                 await _replace_agencies(session, run.province_code, agencies, now)
                 await dossier_runs.replace_snapshot(session, run.province_code, run.id, period)
                 orphans = dossier_runs.orphan_rows(run.province_code, run.id, verdicts.orphans)
@@ -455,21 +448,25 @@ class RunExecutor:
                 dry_run=run.dry_run,
             )
             counts["findings"] = changes.counts()
-            sample: dict[str, Any] = {}
-            if run.dry_run:
-                size = self._settings.dry_run_sample_size
-                sample = {
-                    "opened": changes.opened[:size],
-                    "updated": changes.updated[:size],
-                    "resolved": changes.resolved[:size],
-                }
-            else:
+            sample = self._dry_run_sample(run, changes)
+            if not run.dry_run:
                 await _replace_agencies(session, run.province_code, fetched.agencies.items, now)
                 await _replace_snapshot(session, run, fetched.procedures.items, result, now)
             run.dry_run_sample = sample
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
             await session.commit()
         RUNS.labels(run.scope, run.status).inc()
+
+    def _dry_run_sample(self, run: Run, changes: LifecycleChanges) -> dict[str, Any]:
+        """What a dry run would have changed, a few of each kind; nothing for a real run."""
+        if not run.dry_run:
+            return {}
+        size = self._settings.dry_run_sample_size
+        return {
+            "opened": changes.opened[:size],
+            "updated": changes.updated[:size],
+            "resolved": changes.resolved[:size],
+        }
 
     async def _finish(
         self, run: Run, status: RunStatus, errors: list[str], details: dict[str, Any]

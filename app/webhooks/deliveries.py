@@ -6,8 +6,9 @@ keeps its id, so a subscriber that already processed it recognises the ``webhook
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -52,6 +53,19 @@ def attempt_view(attempt: WebhookAttempt) -> dict[str, Any]:
     }
 
 
+Row = TypeVar("Row", WebhookDelivery, WebhookAttempt)
+
+
+def _page(rows: list[Row], limit: int, view: Callable[[Row], dict[str, Any]]) -> dict[str, Any]:
+    """``rows`` holds one more than a page when another page follows (keyset on the id)."""
+    page = rows[:limit]
+    last = page[-1].id if len(rows) > limit and page else None
+    return {
+        "items": [view(row) for row in page],
+        "next_cursor": encode_cursor([str(last)]) if last is not None else None,
+    }
+
+
 def _after(cursor: str | None) -> int | None:
     position = decode_cursor(cursor, 1)
     if position is None:
@@ -80,13 +94,7 @@ async def list_deliveries(
     if after is not None:
         query = query.where(col(WebhookDelivery.id) < after)
     rows = await session.exec(query.order_by(col(WebhookDelivery.id).desc()).limit(limit + 1))
-    page = list(rows.all())
-    more = len(page) > limit
-    page = page[:limit]
-    return {
-        "items": [delivery_view(d) for d in page],
-        "next_cursor": encode_cursor([str(page[-1].id)]) if more and page else None,
-    }
+    return _page(list(rows.all()), limit, delivery_view)
 
 
 async def list_attempts(
@@ -98,13 +106,7 @@ async def list_attempts(
     if after is not None:
         query = query.where(col(WebhookAttempt.id) < after)
     rows = await session.exec(query.order_by(col(WebhookAttempt.id).desc()).limit(limit + 1))
-    page = list(rows.all())
-    more = len(page) > limit
-    page = page[:limit]
-    return {
-        "items": [attempt_view(a) for a in page],
-        "next_cursor": encode_cursor([str(page[-1].id)]) if more and page else None,
-    }
+    return _page(list(rows.all()), limit, attempt_view)
 
 
 async def _delivery(session: AsyncSession, endpoint_id: str, message_id: str) -> WebhookDelivery:
