@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     webhook_disable_after_hours: float = Field(default=120, gt=0)  # no success for this long
     webhook_lease_seconds: float = Field(default=30, gt=0)
     webhook_poll_interval_s: float = Field(default=1.0, gt=0)
-    webhook_batch_size: int = Field(default=200, ge=1, le=5000)
+    webhook_batch_size: int = Field(default=500, ge=1, le=5000)
     webhook_max_concurrency: int = Field(default=16, ge=1, le=256)  # endpoints sent to at once
     # Requests to one endpoint awaiting an answer; they start in event order. 1: strict order.
     webhook_endpoint_in_flight: int = Field(default=1, ge=1, le=64)
