@@ -3,6 +3,7 @@
 The HTTP server helpers live in ``app.simulator.server``; ``python -m app.simulator`` runs it.
 """
 
+from app.simulator.dossiers import DossierSet, DossierTruth
 from app.simulator.faults import Credentials, Faults
 from app.simulator.scenarios import Scenario, ScenarioInfo, get_scenario, list_scenarios
 from app.simulator.truth import ScenarioTruth
@@ -10,6 +11,8 @@ from app.simulator.upstreams import create_simulator_app
 
 __all__ = [
     "Credentials",
+    "DossierSet",
+    "DossierTruth",
     "Faults",
     "Scenario",
     "ScenarioInfo",

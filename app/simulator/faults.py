@@ -11,6 +11,9 @@ LISTINGS: Final[tuple[str, ...]] = (
     "provincial.procedures",
     "national.thong-tin-thu-huong",
     "national.thong-ke-tthc",
+    "provincial.dossiers",
+    "national.dong-bo",
+    "national.giao-dich",
 )
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from app.domain.values import UPSTREAM_TIME_FORMAT
 from app.simulator import geography as geo
@@ -34,6 +34,9 @@ from app.simulator.variants import (
     name_variant,
     treasury_dotted,
 )
+
+if TYPE_CHECKING:
+    from app.simulator.dossiers import DossierSet, DossierSource, DossierTruth
 
 JsonDict = dict[str, Any]
 
@@ -143,6 +146,18 @@ class Scenario:
     payment_infos: list[JsonDict]
     monthly_stats: list[MonthlyStat]
     truth: ScenarioTruth
+    # Dossiers are planned lazily (first use), so procedure-only users never pay for them.
+    dossier_source: DossierSource | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def dossiers(self) -> DossierSet | None:
+        """The scenario's dossiers and transactions (``None``: dossiers are not simulated)."""
+        return self.dossier_source.get() if self.dossier_source is not None else None
+
+    @property
+    def dossier_truth(self) -> DossierTruth | None:
+        dossiers = self.dossiers
+        return dossiers.truth if dossiers is not None else None
 
     def procedure_stats(self, from_: str, to: str) -> list[JsonDict]:
         """N's ``thong-ke-tthc`` for a window given as ``yyyyMMddHHmmss`` bounds (inclusive)."""
@@ -1148,14 +1163,43 @@ def _small(name: str, seed: int, scale: int) -> Scenario:
 # Registry
 # --------------------------------------------------------------------------------------------
 
+
+def _dong_thap(name: str, seed: int, scale: int) -> Scenario:
+    from app.simulator.dong_thap import build_scenario
+
+    return build_scenario(name, seed, scale)
+
+
+def _tay_ninh_dossiers(scenario: Scenario, dossier_scale: float) -> DossierSet:
+    from app.simulator.dossier_plans import tay_ninh_dossiers
+
+    return tay_ninh_dossiers(
+        scenario.name, scenario.seed, dossier_scale, scenario.agencies, scenario.procedures
+    )
+
+
+def _dong_thap_dossiers(scenario: Scenario, dossier_scale: float) -> DossierSet:
+    from app.simulator.dong_thap import attach_dossiers
+
+    return attach_dossiers(scenario, dossier_scale)
+
+
+def _dong_thap_small_dossiers(scenario: Scenario, dossier_scale: float) -> DossierSet:
+    return _dong_thap_dossiers(scenario, DONG_THAP_SMALL_SCALE * dossier_scale)
+
+
+DONG_THAP_SMALL_SCALE: Final = 0.02
+
 _Builder = Callable[[str, int, int], Scenario]
+_DossierBuilder = Callable[[Scenario, float], "DossierSet"]
 _REGISTRY: Final[dict[str, tuple[ScenarioInfo, _Builder]]] = {
     "tay-ninh-2023": (
         ScenarioInfo(
             name="tay-ninh-2023",
             description=(
                 "Tây Ninh (H53), Jan–Nov 2023: ~1,900 configurations; at tinh level 543 "
-                "fee-bearing procedures, 195 synced, 348 not (0.3591), every reason code."
+                "fee-bearing procedures, 195 synced, 348 not (0.3591), every reason code. "
+                "Dossiers: overdue 20.74% (Sep), 19.96% (Oct), 17.8% (Nov)."
             ),
             province_code="H53",
             period_start=date(2023, 1, 1),
@@ -1175,8 +1219,38 @@ _REGISTRY: Final[dict[str, tuple[ScenarioInfo, _Builder]]] = {
         ),
         _small,
     ),
+    "dong-thap-2023": (
+        ScenarioInfo(
+            name="dong-thap-2023",
+            description=(
+                "Đồng Tháp (H29), 1 Jan–23 Oct 2023: 256,939 fee-bearing dossiers, 43,109 "
+                "portal-counted online (16.78%); 3 of 12 districts meet 30%; every dossier reason."
+            ),
+            province_code="H29",
+            period_start=date(2023, 1, 1),
+            period_end=date(2023, 10, 23),
+            default_seed=20231023,
+        ),
+        _dong_thap,
+    ),
+    "dong-thap-2023-small": (
+        ScenarioInfo(
+            name="dong-thap-2023-small",
+            description="dong-thap-2023 at 2% of its dossiers, exact truth of its own: fast tests.",
+            province_code="H29",
+            period_start=date(2023, 1, 1),
+            period_end=date(2023, 10, 23),
+            default_seed=20231023,
+        ),
+        _dong_thap,
+    ),
 }
-_CACHE: dict[tuple[str, int, int], Scenario] = {}
+_DOSSIERS: Final[dict[str, _DossierBuilder]] = {
+    "tay-ninh-2023": _tay_ninh_dossiers,
+    "dong-thap-2023": _dong_thap_dossiers,
+    "dong-thap-2023-small": _dong_thap_small_dossiers,
+}
+_CACHE: dict[tuple[str, int, int, float], Scenario] = {}
 
 
 def list_scenarios() -> list[ScenarioInfo]:
@@ -1184,25 +1258,45 @@ def list_scenarios() -> list[ScenarioInfo]:
 
 
 def get_scenario(
-    name: str, seed: int | None = None, *, scale: int = 1, cached: bool = True
+    name: str,
+    seed: int | None = None,
+    *,
+    scale: int = 1,
+    dossier_scale: float = 1.0,
+    cached: bool = True,
 ) -> Scenario:
-    """Build (or reuse) a scenario; the same name, seed and scale always give the same data.
+    """Build (or reuse) a scenario; the same name, seed and scales always give the same data.
 
     ``scale`` multiplies the commune-level procedures (load tests); the tinh-level figures of
-    ``tay-ninh-2023`` do not change with it.
+    ``tay-ninh-2023`` do not change with it. ``dossier_scale`` multiplies the dossiers (a
+    benchmark asks ``dong-thap-2023`` for about 1,000,000 with ``dossier_scale=3.1``); the
+    promised rates are kept at every scale, the exact counts of the letters at 1.
+    ``dong-thap-2023-small`` is ``dong-thap-2023`` at ``dossier_scale`` × 0.02. Dossiers are
+    planned on first use of ``Scenario.dossiers``.
     """
     if name not in _REGISTRY:
         raise KeyError(f"unknown scenario {name!r}; known: {', '.join(_REGISTRY)}")
     if scale < 1:
         raise ValueError("scale must be >= 1")
+    if not dossier_scale > 0:
+        raise ValueError("dossier_scale must be > 0")
     info, build = _REGISTRY[name]
     effective_seed = info.default_seed if seed is None else seed
-    cache_key = (name, effective_seed, scale)
+    cache_key = (name, effective_seed, scale, float(dossier_scale))
     if not cached:
-        return build(name, effective_seed, scale)
+        return _with_dossiers(name, build(name, effective_seed, scale), dossier_scale)
     if cache_key not in _CACHE:
-        _CACHE[cache_key] = build(name, effective_seed, scale)
+        _CACHE[cache_key] = _with_dossiers(name, build(name, effective_seed, scale), dossier_scale)
     return _CACHE[cache_key]
+
+
+def _with_dossiers(name: str, scenario: Scenario, dossier_scale: float) -> Scenario:
+    from app.simulator.dossiers import DossierSource
+
+    attach = _DOSSIERS.get(name)
+    if attach is None:
+        return scenario
+    return replace(scenario, dossier_source=DossierSource(lambda: attach(scenario, dossier_scale)))
 
 
 __all__ = [

@@ -1,6 +1,7 @@
 """Run the simulator as a real HTTP server: blocking (demo, ``python -m``) or in a thread (tests).
 
 python -m app.simulator.server --port 8900 --scenario tay-ninh-2023 --latency-ms 100
+python -m app.simulator.server --scenario dong-thap-2023 --scale 3.1   # ~1,000,000 dossiers
 """
 
 from __future__ import annotations
@@ -23,9 +24,15 @@ def run_simulator(
     *,
     seed: int | None = None,
     credentials: Credentials | None = None,
+    scale: float = 1.0,
 ) -> None:
-    """Serve until interrupted."""
-    app = create_simulator_app(get_scenario(scenario_name, seed), faults, credentials=credentials)
+    """Serve until interrupted; ``scale`` multiplies the scenario's dossiers (planned up front)."""
+    app = create_simulator_app(
+        get_scenario(scenario_name, seed, dossier_scale=scale),
+        faults,
+        credentials=credentials,
+        prebuild_dossiers=True,
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off")
 
 
@@ -35,6 +42,9 @@ class SimulatorServer(BackgroundServer):
     ``base_url`` is ``http://127.0.0.1:<port>``; P lives at ``provincial_base_url`` and N at
     ``national_base_url``. ``state`` is the live simulator state (read it; change faults over
     HTTP with ``PUT /_sim/faults`` so the change happens on the server's own event loop).
+
+    ``scale`` multiplies the dossiers of a scenario given by name (``get_scenario``'s
+    ``dossier_scale``); ``prebuild_dossiers`` plans them before the server starts.
     """
 
     def __init__(
@@ -46,8 +56,16 @@ class SimulatorServer(BackgroundServer):
         host: str = "127.0.0.1",
         credentials: Credentials | None = None,
         startup_timeout_s: float = 10.0,
+        scale: float = 1.0,
+        prebuild_dossiers: bool = False,
     ) -> None:
-        app = create_simulator_app(scenario, faults, credentials=credentials)
+        app = create_simulator_app(
+            scenario,
+            faults,
+            credentials=credentials,
+            dossier_scale=scale,
+            prebuild_dossiers=prebuild_dossiers,
+        )
         super().__init__(
             app, host=host, port=port, name="simulator", startup_timeout_s=startup_timeout_s
         )
@@ -93,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--scenario", default="tay-ninh-2023", choices=names)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiplies the dossiers (3.1: ~1,000,000)"
+    )
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--rate-429", type=float, default=0.0)
     parser.add_argument("--rate-503", type=float, default=0.0)
@@ -106,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         rate_n_busy=args.rate_n_busy,
         shift_passes=args.shift_passes,
     )
-    run_simulator(args.host, args.port, args.scenario, faults, seed=args.seed)
+    run_simulator(args.host, args.port, args.scenario, faults, seed=args.seed, scale=args.scale)
 
 
 if __name__ == "__main__":

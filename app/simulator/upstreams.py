@@ -18,13 +18,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from app.domain.values import parse_local_time
+from app.simulator.dossiers import DossierSet, PagedItems, parse_time
 from app.simulator.faults import Credentials, Faults
 from app.simulator.scenarios import JsonDict, Scenario, get_scenario
 
@@ -161,6 +162,35 @@ def _pass_key(listing: str, request: Request) -> str:
     return listing + ("?" + "&".join(f"{k}={v}" for k, v in params) if params else "")
 
 
+Selection = list[JsonDict] | PagedItems
+
+
+def _page_of(items: Selection, index: int, size: int, shifted: bool) -> list[JsonDict]:
+    """A page of a listing held in memory, or of one rendered on demand (dossiers)."""
+    if isinstance(items, list):
+        return _slice(items, index, size, shifted)
+    return items.page(index, size, shifted)
+
+
+async def _dossiers_of(state: SimulatorState) -> DossierSet | None:
+    """The scenario's dossiers; planned off the event loop the first time they are asked for."""
+    source = state.scenario.dossier_source
+    if source is None:
+        return None
+    return source.get() if source.ready else await asyncio.to_thread(source.get)
+
+
+def _window(request: Request, first: str, last: str) -> tuple[int, int] | str:
+    """Both bounds of a date window (``yyyyMMddHHmmss``, inclusive), or what is wrong."""
+    from_ = parse_time(request.query_params.get(first, ""))
+    to = parse_time(request.query_params.get(last, ""))
+    if from_ is None or to is None:
+        return f"{first} and {last} must be yyyyMMddHHmmss"
+    if from_ > to:
+        return f"{first} must be <= {last}"
+    return from_, to
+
+
 def _slice(items: Sequence[JsonDict], index: int, size: int, shifted: bool) -> list[JsonDict]:
     ordered = list(items)
     if shifted and index > 0 and ordered:
@@ -244,7 +274,7 @@ def _provincial_router(state: SimulatorState) -> APIRouter:
         return JSONResponse(state.issue_token(PROVINCIAL, creds.provincial_client_id))
 
     async def listing(
-        request: Request, name: str, items: Callable[[Request], list[JsonDict] | Response]
+        request: Request, name: str, items: Callable[[Request], Selection | Response]
     ) -> Response:
         state.requests[name] += 1
         token = _bearer(request)
@@ -286,12 +316,28 @@ def _provincial_router(state: SimulatorState) -> APIRouter:
             or str(item["NgayCapNhat"]).strip() >= since
         ]
 
-    # --- DOSSIERS (later issue): GET /v1/dossiers?receivedFrom&receivedTo&updatedSince --------
-    # Not simulated yet; the route exists so clients get an explicit answer rather than a 404.
+    # --- DOSSIERS: GET /v1/dossiers?receivedFrom&receivedTo[&updatedSince] ----------------------
+    # Rendered page by page from the scenario's compact plan (app.simulator.dossiers); a
+    # scenario without dossiers answers 501 rather than an empty listing.
     @router.get("/v1/dossiers")
     async def dossiers(request: Request) -> Response:
-        state.requests["provincial.dossiers"] += 1
-        return _spring_error(501, "Not Implemented", "dossiers are not simulated yet")
+        planned = await _dossiers_of(state)
+        if planned is None:
+            state.requests["provincial.dossiers"] += 1
+            return _spring_error(501, "Not Implemented", "dossiers are not simulated")
+
+        def received(request: Request) -> Selection | Response:
+            window = _window(request, "receivedFrom", "receivedTo")
+            if isinstance(window, str):
+                return _spring_error(400, "Bad Request", window)
+            raw_since = request.query_params.get("updatedSince", "").strip()
+            since = parse_time(raw_since) if raw_since else None
+            if raw_since and since is None:
+                return _spring_error(400, "Bad Request", "updatedSince must be yyyyMMddHHmmss")
+            assert planned is not None
+            return planned.provincial(window[0], window[1], since)
+
+        return await listing(request, "provincial.dossiers", received)
 
     return router
 
@@ -301,7 +347,7 @@ async def _serve_provincial(
     request: Request,
     name: str,
     token: str | None,
-    items: Callable[[Request], list[JsonDict] | Response],
+    items: Callable[[Request], Selection | Response],
 ) -> Response:
     if not state.token_valid(token, PROVINCIAL):
         return JSONResponse({"error": "invalid_token"}, status_code=401)
@@ -325,7 +371,7 @@ async def _serve_provincial(
     total_pages = math.ceil(total / size)
     return JSONResponse(
         {
-            "content": _slice(selected, page, size, shifted),
+            "content": _page_of(selected, page, size, shifted),
             "number": page,
             "size": size,
             "totalElements": total,
@@ -356,6 +402,12 @@ def _basic_auth(request: Request) -> tuple[str, str] | None:
     return (client_id, secret) if sep else None
 
 
+_N_WINDOW_ERRORS: Final = {
+    "TuNgay and DenNgay must be yyyyMMddHHmmss": "TuNgay và DenNgay phải có dạng yyyyMMddHHmmss",
+    "TuNgay must be <= DenNgay": "TuNgay phải nhỏ hơn hoặc bằng DenNgay",
+}
+
+
 def _national_router(state: SimulatorState) -> APIRouter:
     router = APIRouter()
 
@@ -379,7 +431,7 @@ def _national_router(state: SimulatorState) -> APIRouter:
         return JSONResponse(state.issue_token(NATIONAL, creds.national_client_id))
 
     async def listing(
-        request: Request, name: str, items: Callable[[Request], list[JsonDict] | str]
+        request: Request, name: str, items: Callable[[Request], Selection | str]
     ) -> Response:
         state.requests[name] += 1
         token = _bearer(request)
@@ -415,17 +467,33 @@ def _national_router(state: SimulatorState) -> APIRouter:
             return "TuNgay phải nhỏ hơn hoặc bằng DenNgay"
         return state.scenario.procedure_stats(from_, to)
 
-    # --- DOSSIERS (later issue): GET /api/v1/ho-so/dong-bo and /api/v1/thanh-toan/giao-dich ----
-    # Not simulated yet; explicit answers instead of 404s.
+    # --- DOSSIERS: GET /api/v1/ho-so/dong-bo and /api/v1/thanh-toan/giao-dich ------------------
+    # TuNgay/DenNgay filter NgayTiepNhan (dong-bo) or ThoiGianGD (giao-dich), both inclusive.
+    # A scenario without dossiers: the gateway's plain 501, as before.
+    async def dossier_listing(
+        request: Request, name: str, pick: Callable[[DossierSet, int, int], PagedItems]
+    ) -> Response:
+        planned = await _dossiers_of(state)
+        if planned is None:
+            state.requests[name] += 1
+            return PlainTextResponse("Not Implemented", status_code=501)
+
+        def windowed(request: Request) -> Selection | str:
+            window = _window(request, "TuNgay", "DenNgay")
+            if isinstance(window, str):
+                return _N_WINDOW_ERRORS.get(window, window)
+            assert planned is not None
+            return pick(planned, window[0], window[1])
+
+        return await listing(request, name, windowed)
+
     @router.get("/api/v1/ho-so/dong-bo")
     async def synced_dossiers(request: Request) -> Response:
-        state.requests["national.dong-bo"] += 1
-        return PlainTextResponse("Not Implemented", status_code=501)
+        return await dossier_listing(request, "national.dong-bo", DossierSet.national)
 
     @router.get("/api/v1/thanh-toan/giao-dich")
     async def transactions(request: Request) -> Response:
-        state.requests["national.giao-dich"] += 1
-        return PlainTextResponse("Not Implemented", status_code=501)
+        return await dossier_listing(request, "national.giao-dich", DossierSet.transactions)
 
     return router
 
@@ -435,7 +503,7 @@ async def _serve_national(
     request: Request,
     name: str,
     token: str | None,
-    items: Callable[[Request], list[JsonDict] | str],
+    items: Callable[[Request], Selection | str],
 ) -> tuple[Response, str]:
     if token is None:
         # No bearer at all: the gateway refuses before the portal sees the call.
@@ -467,7 +535,7 @@ async def _serve_national(
         "total": len(selected),
         "pageIndex": page,
         "pageSize": size,
-        "data": _slice(selected, page - 1, size, shifted),
+        "data": _page_of(selected, page - 1, size, shifted),
     }
     return _envelope(result), "200:0"
 
@@ -483,10 +551,19 @@ def create_simulator_app(
     *,
     credentials: Credentials | None = None,
     seed: int | None = None,
+    dossier_scale: float = 1.0,
+    prebuild_dossiers: bool = False,
 ) -> FastAPI:
-    """Both upstreams in one app: base URLs ``…/provincial`` and ``…/national``."""
+    """Both upstreams in one app: base URLs ``…/provincial`` and ``…/national``.
+
+    ``dossier_scale`` applies when ``scenario`` is a name (``get_scenario``); dossiers are
+    planned on the first dossier request (off the event loop), or now with
+    ``prebuild_dossiers`` (benchmarks: the first page should not wait for the plan).
+    """
     if isinstance(scenario, str):
-        scenario = get_scenario(scenario, seed)
+        scenario = get_scenario(scenario, seed, dossier_scale=dossier_scale)
+    if prebuild_dossiers:
+        _ = scenario.dossiers
     state = SimulatorState(
         scenario=scenario, faults=faults or Faults(), credentials=credentials or Credentials()
     )
@@ -534,6 +611,14 @@ def create_simulator_app(
     @app.get("/_sim/truth")
     async def truth() -> JsonDict:
         return state.scenario.truth.model_dump(mode="json")
+
+    @app.get("/_sim/dossier-truth")
+    async def dossier_truth() -> Response:
+        planned = await _dossiers_of(state)
+        if planned is None:
+            return JSONResponse({"detail": "dossiers are not simulated"}, status_code=404)
+        truth = await asyncio.to_thread(lambda: planned.truth)
+        return JSONResponse(truth.summary())
 
     @app.get("/_sim/scenario")
     async def scenario_info() -> JsonDict:

@@ -107,7 +107,7 @@ def envelope(items: list[Any]) -> dict[str, Any]:
 @pytest.fixture
 def world() -> Iterator[World]:
     state = World()
-    with respx.mock(assert_all_mocked=False) as router:
+    with respx.mock(assert_all_mocked=False, assert_all_called=False) as router:
         router.post("http://provincial.test/oauth/token").mock(
             return_value=httpx.Response(200, json=TOKEN)
         )
