@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
+import orjson
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -340,6 +341,16 @@ class UpstreamClient(ABC):
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         return last.total
+
+
+def response_json(response: httpx.Response) -> Any:
+    """The body as JSON: orjson for the UTF-8 the contracts promise (several times faster than
+    the standard library on large pages), httpx's charset-aware decoding for anything else.
+    Raises ``ValueError`` when it is not JSON at all."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.json()
 
 
 class ListingSink(Protocol[T_contra]):

@@ -11,7 +11,14 @@ import httpx
 
 from app.clients import _dossier_mapping as dm
 from app.clients import _mapping as m
-from app.clients.base import ListingSink, Page, StreamedListing, TokenRejected, UpstreamClient
+from app.clients.base import (
+    ListingSink,
+    Page,
+    StreamedListing,
+    TokenRejected,
+    UpstreamClient,
+    response_json,
+)
 from app.clients.errors import UpstreamRequestError, UpstreamRetryableError
 from app.domain.dossiers import NationalDossier, PaymentTransaction
 from app.domain.records import (
@@ -60,7 +67,7 @@ class NationalClient(UpstreamClient):
         if response.status_code != 200:
             raise UpstreamRequestError(self.name, f"HTTP {response.status_code}")
         try:
-            body = response.json()
+            body = response_json(response)
         except ValueError as exc:
             raise UpstreamRequestError(self.name, "response is not JSON") from exc
         if not isinstance(body, dict):

@@ -10,7 +10,14 @@ import httpx
 
 from app.clients import _dossier_mapping as dm
 from app.clients import _mapping as m
-from app.clients.base import ListingSink, Page, StreamedListing, TokenRejected, UpstreamClient
+from app.clients.base import (
+    ListingSink,
+    Page,
+    StreamedListing,
+    TokenRejected,
+    UpstreamClient,
+    response_json,
+)
 from app.clients.errors import UpstreamRequestError, UpstreamRetryableError
 from app.domain.dossiers import ProvincialDossier
 from app.domain.records import Agency, DataQualityWarning, Listing, Period, ProvincialProcedure
@@ -44,7 +51,7 @@ class ProvincialClient(UpstreamClient):
                 message = str(response.json().get("message", ""))
             raise UpstreamRequestError(self.name, f"HTTP {response.status_code} {message}".strip())
         try:
-            body = response.json()
+            body = response_json(response)
         except ValueError as exc:
             raise UpstreamRequestError(self.name, "response is not JSON") from exc
         if not isinstance(body, dict) or not isinstance(body.get("content"), list):

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import NotFound
-from app.models import Dossier, Finding, FindingStatus, SubjectKind
+from app.models import Dossier, Finding, FindingStatus, OrphanTransaction, SubjectKind
 from app.pagination import decode_cursor, encode_cursor
 from app.read.kpi import hierarchy, period_bounds
 from app.reconcile.normalize import normalize_code
@@ -169,6 +169,60 @@ async def offline(
         ),
         "items": [_dossier_view(d, tree.names) for d in page[:limit]],
         "next_cursor": encode_cursor([page[limit - 1].key]) if len(page) > limit else None,
+    }
+
+
+async def orphan_transactions(
+    session: AsyncSession,
+    *,
+    province_code: str,
+    agency: str | None,
+    descendants: bool,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """Verified payments of the last complete run's period that match no dossier (§3): listed
+    apart, never findings, because nobody on P's side can fix them by editing a dossier."""
+    after = decode_cursor(cursor, 1)
+    agencies = await _agency_filter(session, province_code, agency, descendants)
+    conditions = [col(OrphanTransaction.province_code) == province_code]
+    if agencies is not None:
+        conditions.append(col(OrphanTransaction.agency_code).in_(agencies))
+    totals = await session.exec(
+        select(func.count(), func.coalesce(func.sum(col(OrphanTransaction.amount)), 0)).where(
+            *conditions
+        )
+    )
+    count, amount = totals.one()
+    if after is not None:
+        conditions.append(col(OrphanTransaction.transaction_id) > after[0])
+    rows = await session.exec(
+        select(OrphanTransaction)
+        .where(*conditions)
+        .order_by(col(OrphanTransaction.transaction_id))
+        .limit(limit + 1)
+    )
+    page = list(rows.all())
+    names = (await hierarchy(session, province_code)).names
+    return {
+        "summary": {"transactions": int(count), "amount": int(amount or 0)},
+        "items": [
+            {
+                "transaction_id": t.transaction_id,
+                "dossier_code": t.dossier_code,
+                "reference": t.reference,
+                "agency_code": t.agency_code,
+                "agency_name": names.get(t.agency_code),
+                "amount": t.amount,
+                "at": t.at.isoformat() if t.at else None,
+                "channel": t.channel,
+                "run_id": t.run_id,
+            }
+            for t in page[:limit]
+        ],
+        "next_cursor": (
+            encode_cursor([page[limit - 1].transaction_id]) if len(page) > limit else None
+        ),
     }
 
 

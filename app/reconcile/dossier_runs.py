@@ -45,6 +45,7 @@ from app.models import (
     StageItem,
     SubjectKind,
 )
+from app.reconcile.bulk import insert_rows
 from app.reconcile.dossier_rules import (
     DOSSIER_REASONS,
     is_orphan_transaction,
@@ -148,6 +149,7 @@ async def judge_staged(
 ) -> DossierVerdicts:
     verdicts = DossierVerdicts()
     cutoff = run_started - PENDING_GRACE
+    await _analyze_stage(factory)
     after = ""
     while True:
         async with factory() as session:
@@ -156,33 +158,42 @@ async def judge_staged(
                 break
             after = chunk[-1].key
             results = await _judge_chunk(session, run_id, chunk, cutoff, agency_names, verdicts)
-            await (await session.connection()).execute(insert(DossierResult), results)
+            await insert_rows(await session.connection(), RESULTS, results)
             await session.commit()
     verdicts.orphans = await _orphans(factory, run_id, period)
     verdicts.counts["orphan_transactions"] = len(verdicts.orphans)
     return verdicts
 
 
-async def _chunk(session: AsyncSession, run_id: str, after: str) -> list[StageItem]:
-    rows = await session.exec(
-        select(StageItem)
-        .where(
-            col(StageItem.run_id) == run_id,
-            col(StageItem.listing) == P_LISTING,
-            col(StageItem.key) > after,
-        )
-        .order_by(col(StageItem.key))
+async def _analyze_stage(factory: SessionFactory) -> None:
+    """Fresh statistics for the rows just staged: without them PostgreSQL plans the chunk
+    lookups for an empty table and scans the whole staging area once per chunk."""
+    async with factory() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.exec(sa.text("ANALYZE stage_items"))  # type: ignore[call-overload]
+            await session.commit()
+
+
+# Staged rows are read with Core, not as ORM objects: a run reads every staged record once and
+# building an identity-mapped instance for each cost more than judging it.
+STAGED_COLUMNS = (STAGE.c.key, STAGE.c.ref, STAGE.c.link_key, STAGE.c.data)
+Staged = sa.Row[Any, Any, Any, Any]  # key, ref, link_key, data
+
+
+async def _chunk(session: AsyncSession, run_id: str, after: str) -> list[Staged]:
+    rows = await (await session.connection()).execute(
+        sa.select(*STAGED_COLUMNS)
+        .where(STAGE.c.run_id == run_id, STAGE.c.listing == P_LISTING, STAGE.c.key > after)
+        .order_by(STAGE.c.key)
         .limit(CHUNK)
     )
     return list(rows.all())
 
 
-async def _staged(
-    session: AsyncSession, run_id: str, listing: str, condition: Any
-) -> list[StageItem]:
-    rows = await session.exec(
-        select(StageItem).where(
-            col(StageItem.run_id) == run_id, col(StageItem.listing) == listing, condition
+async def _staged(session: AsyncSession, run_id: str, listing: str, condition: Any) -> list[Staged]:
+    rows = await (await session.connection()).execute(
+        sa.select(*STAGED_COLUMNS).where(
+            STAGE.c.run_id == run_id, STAGE.c.listing == listing, condition
         )
     )
     return list(rows.all())
@@ -191,7 +202,7 @@ async def _staged(
 async def _judge_chunk(
     session: AsyncSession,
     run_id: str,
-    chunk: list[StageItem],
+    chunk: list[Staged],
     cutoff: datetime,
     agency_names: dict[str, str],
     verdicts: DossierVerdicts,
@@ -201,7 +212,7 @@ async def _judge_chunk(
     unreferenced = [item.key for item in chunk if not item.ref]
     national = {
         item.key: NationalDossier.from_row(item.data)
-        for item in await _staged(session, run_id, N_LISTING, col(StageItem.key).in_(keys))
+        for item in await _staged(session, run_id, N_LISTING, STAGE.c.key.in_(keys))
     }
     by_ref: dict[str, list[PaymentTransaction]] = defaultdict(list)
     by_code: dict[str, list[PaymentTransaction]] = defaultdict(list)
@@ -209,7 +220,7 @@ async def _judge_chunk(
         session,
         run_id,
         TX_LISTING,
-        or_(col(StageItem.ref).in_(refs), col(StageItem.link_key).in_(unreferenced)),
+        or_(STAGE.c.ref.in_(refs), STAGE.c.link_key.in_(unreferenced)),
     )
     for item in tx_rows:
         transaction = PaymentTransaction.from_row(item.data)

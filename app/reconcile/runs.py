@@ -61,6 +61,20 @@ logger = logging.getLogger(__name__)
 MAX_STORED_WARNINGS = 500
 
 
+class PhaseClock:
+    """Seconds spent in each phase of a run, kept in its counts for operators and benchmarks."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, phase: str) -> PhaseClock:
+        now = time.perf_counter()
+        self.laps[phase] = round(now - self._last, 3)
+        self._last = now
+        return self
+
+
 @dataclass(frozen=True, slots=True)
 class RunRequest:
     scope: RunScope
@@ -321,6 +335,7 @@ class RunExecutor:
     async def _execute_dossiers(self, run: Run) -> None:
         period = Period(run.period_from, run.period_to)
         provincial, national = self._upstreams(self._settings)
+        clock = PhaseClock()
         try:
             async with provincial, national:
                 agencies = await provincial.list_agencies()
@@ -331,6 +346,7 @@ class RunExecutor:
                     "provincial": asdict(provincial.stats),
                     "national": asdict(national.stats),
                 }
+            clock.lap("fetch")
             listings = {agencies.name: _listing_summary(agencies), **fetched.summaries()}
             warnings = list(agencies.warnings) + fetched.warnings()
             details = {"listings": listings, "upstream_stats": upstream_stats, "warnings": warnings}
@@ -351,7 +367,8 @@ class RunExecutor:
                 run_started=run.started_at or utcnow(),
                 agency_names=names,
             )
-            await self._commit_dossiers(run, period, agencies.items, verdicts, details)
+            clock.lap("judge")
+            await self._commit_dossiers(run, period, agencies.items, verdicts, details, clock)
         finally:
             await dossier_runs.drop_stage(self._factory, run.id)
 
@@ -362,6 +379,7 @@ class RunExecutor:
         agencies: Sequence[Agency],
         verdicts: dossier_runs.DossierVerdicts,
         details: dict[str, Any],
+        clock: PhaseClock,
     ) -> None:
         now = utcnow()
         counts = dossier_runs.dossier_counts(verdicts)
@@ -388,6 +406,8 @@ class RunExecutor:
                 if orphans:
                     await session.exec(insert(OrphanTransaction), params=orphans)
             run.dry_run_sample = sample
+            # "commit" is everything up to the final COMMIT, which cannot time itself.
+            counts["timings_s"] = clock.lap("commit").laps
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
             await session.commit()
         RUNS.labels(run.scope, run.status).inc()

@@ -6,14 +6,16 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import delete, func
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, delete, func
 from sqlmodel import col, select
 
 from app.db import SessionFactory
 from app.models import StageItem
+from app.reconcile.bulk import upsert_rows
 
 R = TypeVar("R")
+STAGE: Table = StageItem.__table__  # type: ignore[attr-defined]
+STAGE_KEY = ("run_id", "listing", "key")
 
 
 class StageSink(Generic[R]):
@@ -65,19 +67,7 @@ class StageSink(Generic[R]):
             for key, record in latest.items()
         ]
         async with self._factory() as session:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            statement = insert(StageItem)
-            upsert = statement.on_conflict_do_update(
-                index_elements=["run_id", "listing", "key"],
-                set_={
-                    "ref": statement.excluded.ref,
-                    "link_key": statement.excluded.link_key,
-                    "moment": statement.excluded.moment,
-                    "data": statement.excluded.data,
-                },
-            )
-            await (await session.connection()).execute(upsert, rows)
+            await upsert_rows(await session.connection(), STAGE, rows, STAGE_KEY)
             await session.commit()
 
     async def count(self) -> int:

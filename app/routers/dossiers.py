@@ -69,6 +69,27 @@ async def offline(
     )
 
 
+@router.get("/orphan-transactions")
+async def orphan_transactions(
+    principal: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    agency: Agency = None,
+    include_descendants: bool = True,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """Verified platform payments that match no dossier of the reconciled period."""
+    return await dossiers.orphan_transactions(
+        session,
+        province_code=settings.national_province_code,
+        agency=agency,
+        descendants=include_descendants,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
 @router.get("/{code}")
 async def detail(
     principal: ReaderDep,

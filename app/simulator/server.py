@@ -90,18 +90,27 @@ class SimulatorServer(BackgroundServer):
 
     def environment(self) -> dict[str, str]:
         """The service's upstream settings (README "Configuration names") for this simulator."""
-        creds = self.credentials
-        return {
-            "PROVINCIAL_BASE_URL": self.provincial_base_url,
-            "PROVINCIAL_TOKEN_URL": self.provincial_token_url,
-            "PROVINCIAL_CLIENT_ID": creds.provincial_client_id,
-            "PROVINCIAL_CLIENT_SECRET": creds.provincial_client_secret,
-            "NATIONAL_BASE_URL": self.national_base_url,
-            "NATIONAL_TOKEN_URL": self.national_token_url,
-            "NATIONAL_CLIENT_ID": creds.national_client_id,
-            "NATIONAL_CLIENT_SECRET": creds.national_client_secret,
-            "NATIONAL_PROVINCE_CODE": self.state.scenario.province_code,
-        }
+        return simulator_environment(
+            self.base_url, self.state.scenario.province_code, self.credentials
+        )
+
+
+def simulator_environment(
+    base_url: str, province_code: str, credentials: Credentials | None = None
+) -> dict[str, str]:
+    """The service's upstream settings for a simulator serving at ``base_url``."""
+    creds = credentials or Credentials()
+    return {
+        "PROVINCIAL_BASE_URL": f"{base_url}/provincial",
+        "PROVINCIAL_TOKEN_URL": f"{base_url}/provincial/oauth/token",
+        "PROVINCIAL_CLIENT_ID": creds.provincial_client_id,
+        "PROVINCIAL_CLIENT_SECRET": creds.provincial_client_secret,
+        "NATIONAL_BASE_URL": f"{base_url}/national",
+        "NATIONAL_TOKEN_URL": f"{base_url}/national/oauth/token",
+        "NATIONAL_CLIENT_ID": creds.national_client_id,
+        "NATIONAL_CLIENT_SECRET": creds.national_client_secret,
+        "NATIONAL_PROVINCE_CODE": province_code,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

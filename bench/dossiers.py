@@ -1,0 +1,276 @@
+"""Wall time and peak memory of a full dossier run, with the simulator answering in 50 ms a page.
+
+The service (`recon serve`) and the simulator run as separate processes, as in production, so
+the resident set measured (psutil, sampled every 20 ms) is the service's alone. Each case starts
+from an empty database; after the run the bench checks the province figures against the
+simulator's ground truth, so a fast wrong answer cannot pass.
+
+    uv run python bench/dossiers.py                       # Đồng Tháp and 1,000,000, both databases
+    uv run python bench/dossiers.py --database postgres --scales 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.simulator.server import simulator_environment  # noqa: E402
+
+ADMIN = "bench-admin-key"
+PG_ADMIN = os.environ.get(
+    "RECON_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1/test"
+)
+SCENARIO = "dong-thap-2023"
+PERIOD = {"period_from": "2023-01-01", "period_to": "2023-10-23"}
+PROFILE_TO = os.environ.get("RECON_BENCH_PROFILE_DIR")  # py-spy collapsed stacks, one per case
+MILLION_SCALE = 3.05  # dong-thap-2023 has 328,285 dossiers in its period at scale 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout_s} s")
+
+
+@contextlib.contextmanager
+def process(
+    args: list[str], env: dict[str, str], ready_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            args, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_until_up(ready_url, proc)
+            yield proc
+        except BaseException:
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace")[-4000:])
+            raise
+        finally:
+            proc.send_signal(signal.SIGINT)  # uvicorn and py-spy both stop cleanly on it
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+class PeakRss:
+    """Samples a process's resident set in a thread; ``peak`` is the highest seen."""
+
+    def __init__(self, pid: int, interval_s: float = 0.02) -> None:
+        self._process = psutil.Process(pid)
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self.peak = self.current()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def current(self) -> int:
+        return int(self._process.memory_info().rss)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval):
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, self.current())
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+async def fresh_postgres() -> str:
+    engine = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text("DROP DATABASE IF EXISTS recon_bench_dossiers WITH (FORCE)"))
+        await connection.execute(text("CREATE DATABASE recon_bench_dossiers"))
+    await engine.dispose()
+    url = make_url(PG_ADMIN).set(database="recon_bench_dossiers")
+    return url.render_as_string(hide_password=False)
+
+
+@dataclass
+class Result:
+    database: str
+    scale: float
+    dossiers: int
+    wall_s: float
+    idle_rss: int
+    peak_rss: int
+    cpu_s: float
+    figures_match: bool
+    timings: dict[str, Any]
+
+
+def one_case(
+    database: str, scale: float, latency_ms: int, sim_base: str, database_url: str
+) -> Result:
+    port = free_port()
+    env = {
+        **simulator_environment(sim_base, "H29"),
+        "DATABASE_URL": database_url,
+        "RECON_ADMIN_KEY": ADMIN,
+        "WEBHOOK_DISPATCHER_ENABLED": "false",
+    }
+    service_url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+    if PROFILE_TO:
+        # py-spy's own process is measured then, so read the profile, not the memory figures.
+        profile = f"{PROFILE_TO}/{database}-{scale}.txt"
+        command = [
+            "py-spy",
+            "record",
+            "-r",
+            "100",
+            "--format",
+            "raw",
+            "-o",
+            profile,
+            "--",
+            *command,
+        ]
+    with process(command, env, f"{service_url}/health/live") as service:
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        with httpx.Client(base_url=service_url, headers=headers, timeout=60) as http:
+            monitor = PeakRss(service.pid)
+            idle = monitor.current()
+            cpu_before = psutil.Process(service.pid).cpu_times()
+            started = time.perf_counter()
+            accepted = http.post("/reconcile", json={**PERIOD, "scope": "dossiers"})
+            accepted.raise_for_status()
+            run_id = accepted.json()["run_id"]
+            while True:
+                run = http.get(f"/runs/{run_id}").json()
+                if run["status"] not in ("queued", "running"):
+                    break
+                time.sleep(0.1)
+            wall = time.perf_counter() - started
+            peak = monitor.stop()
+            cpu_after = psutil.Process(service.pid).cpu_times()
+            if run["status"] != "succeeded":
+                raise RuntimeError(f"run {run['status']}: {run['errors']}")
+            figures = http.get(
+                "/kpi/online-payment",
+                params={
+                    "from": PERIOD["period_from"],
+                    "to": PERIOD["period_to"],
+                    "group": "province",
+                },
+            ).json()["province"]
+        truth = httpx.get(f"{sim_base}/_sim/dossier-truth", timeout=60).json()["province"]
+        compared = ("fee_bearing", "portal_counted", "verified_online")
+        match = all(figures[k] == truth[k] for k in compared)
+        return Result(
+            database=database,
+            scale=scale,
+            dossiers=int(run["counts"]["dossiers"]),
+            wall_s=wall,
+            idle_rss=idle,
+            peak_rss=peak,
+            cpu_s=(cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system),
+            figures_match=match,
+            timings=run["counts"].get("timings_s", {}),
+        )
+
+
+def run_cases(databases: list[str], scales: list[float], latency_ms: int) -> list[Result]:
+    results = []
+    for scale in scales:
+        port = free_port()
+        sim_base = f"http://127.0.0.1:{port}"
+        command = [
+            sys.executable, "-m", "app.simulator.server", "--port", str(port),
+            "--scenario", SCENARIO, "--scale", str(scale), "--latency-ms", str(latency_ms),
+        ]  # fmt: skip
+        with process(command, {}, f"{sim_base}/_sim/faults"):
+            for database in databases:
+                with tempfile.TemporaryDirectory() as tmp:
+                    if database == "sqlite":
+                        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+                    else:
+                        url = asyncio.run(fresh_postgres())
+                    result = one_case(database, scale, latency_ms, sim_base, url)
+                    print_result(result, flush=True)
+                    results.append(result)
+    return results
+
+
+def mb(value: int) -> str:
+    return f"{value / 2**20:.0f} MB"
+
+
+def print_result(r: Result, flush: bool = False) -> None:
+    rate = r.dossiers / r.wall_s if r.wall_s else 0
+    timings = " ".join(f"{k}={v}" for k, v in r.timings.items())
+    print(
+        f"{r.database:9} scale {r.scale:<5} {r.dossiers:>9,} dossiers  wall {r.wall_s:6.1f} s "
+        f"({rate:,.0f}/s)  service CPU {r.cpu_s:6.1f} s  RSS idle {mb(r.idle_rss)}, "
+        f"peak {mb(r.peak_rss)}  figures {'= truth' if r.figures_match else '!= TRUTH'}"
+        + (f"  [{timings}]" if timings else ""),
+        flush=flush,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--scales", default=f"1,{MILLION_SCALE}", help="dossier scales (1 = Đồng Tháp's letter)"
+    )
+    parser.add_argument("--latency-ms", type=int, default=50)
+    args = parser.parse_args()
+    databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    scales = [float(s) for s in args.scales.split(",")]
+    print(
+        f"command: uv run python bench/dossiers.py --database {args.database} "
+        f"--scales {args.scales} --latency-ms {args.latency_ms}"
+    )
+    results = run_cases(databases, scales, args.latency_ms)
+    print("\nflat memory (peak RSS at the largest scale ÷ at the smallest):")
+    for database in databases:
+        mine = sorted((r for r in results if r.database == database), key=lambda r: r.scale)
+        if len(mine) > 1:
+            ratio = mine[-1].peak_rss / mine[0].peak_rss
+            print(f"  {database}: {ratio:.2f}x  (target ≤ 1.2x)")
+    failed = [r for r in results if not r.figures_match]
+    if failed:
+        sys.exit("figures differ from the simulator's ground truth")
+
+
+if __name__ == "__main__":
+    main()

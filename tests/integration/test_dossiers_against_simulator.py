@@ -1,0 +1,260 @@
+"""Dossier runs against the simulator over real HTTP, on SQLite and PostgreSQL: every figure,
+finding, offline dossier and orphan transaction equals the scenario's ground truth, which the
+simulator derives from its plan and never from the JSON it serves."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from app.simulator.dossiers import DossierTruth, Figures
+from app.simulator.server import SimulatorServer
+from tests.conftest import ServiceClient
+from tests.integration.conftest import settings_for
+
+DONG_THAP = {"period_from": "2023-01-01", "period_to": "2023-10-23", "scope": "dossiers"}
+DONG_THAP_DISTRICT_RATES = {
+    "UBND thành phố Hồng Ngự": 0.6259,
+    "UBND thành phố Cao Lãnh": 0.3602,
+    "UBND huyện Tam Nông": 0.3529,
+    "UBND huyện Châu Thành": 0.2051,
+    "UBND huyện Tân Hồng": 0.1352,
+    "UBND huyện Cao Lãnh": 0.1058,
+    "UBND huyện Thanh Bình": 0.0711,
+    "UBND huyện Lấp Vò": 0.0745,
+    "UBND huyện Lai Vung": 0.0746,
+    "UBND huyện Tháp Mười": 0.0599,
+}
+
+
+@pytest.fixture(scope="module")
+def dong_thap_small() -> Iterator[SimulatorServer]:
+    with SimulatorServer("dong-thap-2023-small", prebuild_dossiers=True) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def dong_thap() -> Iterator[SimulatorServer]:
+    with SimulatorServer("dong-thap-2023", prebuild_dossiers=True, startup_timeout_s=60) as sim:
+        yield sim
+
+
+def truth_of(sim: SimulatorServer) -> DossierTruth:
+    truth = sim.state.scenario.dossier_truth
+    assert truth is not None
+    return truth
+
+
+def figures(row: dict[str, Any]) -> tuple[int, int, int]:
+    return row["fee_bearing"], row["portal_counted"], row["verified_online"]
+
+
+def expected(f: Figures) -> tuple[int, int, int]:
+    return f.fee_bearing, f.portal_counted, f.verified_online
+
+
+async def pages(service: ServiceClient, path: str, **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+        response = await service.get(path, params=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items.extend(body["items"])
+        cursor = body["next_cursor"]
+        if not cursor:
+            return items
+
+
+async def online_payment(service: ServiceClient, group: str, **params: Any) -> dict[str, Any]:
+    response = await service.get(
+        "/kpi/online-payment",
+        params={"from": "2023-01-01", "to": "2023-10-23", "group": group, **params},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def assert_figures_equal_truth(service: ServiceClient, truth: DossierTruth) -> None:
+    by_parent = await online_payment(service, "parent")
+    assert by_parent["coverage"]["complete"] is True
+    assert figures(by_parent["province"]) == expected(truth.province)
+    assert by_parent["province"]["portal_rate"] == truth.province.portal_rate
+    assert {i["group"]: figures(i) for i in by_parent["items"]} == {
+        code: expected(f) for code, f in truth.groups.items()
+    }
+    rates = [i["portal_rate"] for i in by_parent["items"]]
+    assert rates == sorted(rates), "worst first"
+
+    by_agency = await online_payment(service, "agency")
+    assert {i["group"]: figures(i) for i in by_agency["items"]} == {
+        code: expected(f) for code, f in truth.agencies.items() if f.fee_bearing
+    }
+
+
+async def assert_overdue_equals_truth(
+    service: ServiceClient, truth: DossierTruth, months: list[str]
+) -> None:
+    response = await service.get(
+        "/kpi/overdue",
+        params={"from_month": months[0], "to_month": months[-1], "group": "agency"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    for row in body["province"]:
+        want = truth.overdue_province[row["month"]]
+        assert (row["finished"], row["overdue"], row["open_past_due"], row["rate"]) == (
+            want.finished,
+            want.overdue,
+            want.open_past_due,
+            want.rate,
+        ), row["month"]
+    served = {
+        (item["group"], row["month"]): (row["finished"], row["overdue"], row["open_past_due"])
+        for item in body["items"]
+        for row in item["months"]
+        if row["finished"] or row["open_past_due"]
+    }
+    planned = {
+        (agency, month): (o.finished, o.overdue, o.open_past_due)
+        for month in months
+        for agency, o in truth.overdue[month].items()
+        if o.finished or o.open_past_due
+    }
+    assert served == planned
+
+
+async def assert_lists_equal_truth(service: ServiceClient, truth: DossierTruth) -> None:
+    findings = await pages(service, "/dossiers/mismatches")
+    reasons: dict[str, set[str]] = defaultdict(set)
+    for item in findings:
+        reasons[item["code"]].add(item["reason"])
+    assert dict(reasons) == {code: set(r) for code, r in truth.reasons.items()}
+
+    counts = (await service.get("/dossiers/mismatches", params={"limit": 1})).json()["summary"]
+    assert counts == {r: n for r, n in sorted(truth.reason_counts.items()) if n}
+
+    orphans = await pages(service, "/dossiers/orphan-transactions")
+    assert {o["transaction_id"] for o in orphans} == set(truth.orphan_transactions)
+
+
+async def test_small_dong_thap_equals_its_ground_truth(
+    dong_thap_small: SimulatorServer, database_url: str, service_factory: Any
+) -> None:
+    truth = truth_of(dong_thap_small)
+    service = await service_factory(settings_for(dong_thap_small, database_url))
+    run = await service.reconcile(**DONG_THAP)
+    assert run["status"] == "succeeded", run["errors"]
+    assert run["counts"]["orphan_transactions"] == len(truth.orphan_transactions)
+
+    await assert_figures_equal_truth(service, truth)
+    await assert_lists_equal_truth(service, truth)
+    await assert_overdue_equals_truth(service, truth, sorted(truth.overdue_province))
+
+    offline = await pages(
+        service, "/dossiers/offline", **{"from": "2023-01-01", "to": "2023-10-23"}
+    )
+    assert {o["code"] for o in offline} == set(truth.offline)
+    assert all(o["paid_offline"] and not o["verified_online"] for o in offline)
+
+    # One dossier in full: its findings carry the evidence for each reason.
+    code, want = next(iter(sorted(truth.reasons.items())))
+    detail = (await service.get(f"/dossiers/{code}")).json()
+    assert {f["reason"] for f in detail["findings"]} == set(want)
+
+
+@pytest.mark.slow
+async def test_dong_thap_letter_figures_over_http(
+    dong_thap: SimulatorServer, database_url: str, service_factory: Any
+) -> None:
+    """Seed 000: 43,109 of 256,939 (16.78%), the ten district rates, 3 of 12 districts at 30%."""
+    truth = truth_of(dong_thap)
+    service = await service_factory(settings_for(dong_thap, database_url))
+    run = await service.reconcile(**DONG_THAP)
+    assert run["status"] == "succeeded", run["errors"]
+
+    await assert_figures_equal_truth(service, truth)
+    by_parent = await online_payment(service, "parent")
+    assert figures(by_parent["province"])[:2] == (256_939, 43_109)
+    assert by_parent["province"]["portal_rate"] == 0.1678
+    assert by_parent["province"]["met"] is False
+
+    districts = await online_payment(service, "parent", level=2)
+    rates = {i["name"]: i["portal_rate"] for i in districts["items"]}
+    assert len(rates) == 12
+    assert {name: rates[name] for name in DONG_THAP_DISTRICT_RATES} == DONG_THAP_DISTRICT_RATES
+    assert rates["UBND thành phố Sa Đéc"] < 0.3 and rates["UBND huyện Hồng Ngự"] < 0.3
+    assert sum(i["met"] for i in districts["items"]) == 3
+    assert districts["items"][0]["name"] == "UBND huyện Tháp Mười", "worst first"
+
+    await assert_lists_equal_truth(service, truth)
+
+
+@pytest.fixture(scope="module")
+def tay_ninh_dossiers(tay_ninh: SimulatorServer) -> SimulatorServer:
+    tay_ninh.state.scenario.dossiers  # plan them before the first request times out waiting
+    return tay_ninh
+
+
+async def test_tay_ninh_monthly_overdue_rates_and_changes(
+    tay_ninh_dossiers: SimulatorServer, database_url: str, service_factory: Any
+) -> None:
+    """Seed 001: 20.74%, 19.96%, 17.8% for September to November, concentrated in land
+    registry branches, each month with its change in points against the month before."""
+    sim = tay_ninh_dossiers
+    truth = truth_of(sim)
+    service = await service_factory(settings_for(sim, database_url))
+    run = await service.reconcile(
+        period_from="2023-01-01", period_to="2023-11-30", scope="dossiers"
+    )
+    assert run["status"] == "succeeded", run["errors"]
+
+    response = await service.get(
+        "/kpi/overdue", params={"from_month": "2023-09", "to_month": "2023-11", "group": "parent"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["coverage"]["complete"] is True
+    province = {row["month"]: row for row in body["province"]}
+    assert {m: row["rate"] for m, row in province.items()} == {
+        "2023-09": 0.2074,
+        "2023-10": 0.1996,
+        "2023-11": 0.178,
+    }
+    assert {m: row["change_points"] for m, row in province.items()} == {
+        "2023-09": round((0.2074 - truth.overdue_province["2023-08"].rate) * 100, 2),
+        "2023-10": -0.78,
+        "2023-11": -2.16,
+    }
+    by_agency = await service.get(
+        "/kpi/overdue", params={"from_month": "2023-09", "to_month": "2023-11", "group": "agency"}
+    )
+    ranked = sorted(
+        by_agency.json()["items"],
+        key=lambda item: -sum(row["overdue"] for row in item["months"]),
+    )
+    assert all("Văn phòng Đăng ký đất đai" in item["name"] for item in ranked[:5])
+
+    await assert_overdue_equals_truth(
+        service, truth, ["2023-06", "2023-07", "2023-08", "2023-09", "2023-10", "2023-11"]
+    )
+    await assert_figures_equal_truth_for_period(service, truth)
+
+
+async def assert_figures_equal_truth_for_period(
+    service: ServiceClient, truth: DossierTruth
+) -> None:
+    response = await service.get(
+        "/kpi/online-payment",
+        params={"from": "2023-01-01", "to": "2023-11-30", "group": "parent"},
+    )
+    body = response.json()
+    assert figures(body["province"]) == expected(truth.province)
+    assert {i["group"]: figures(i) for i in body["items"]} == {
+        code: expected(f) for code, f in truth.groups.items()
+    }
