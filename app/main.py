@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -38,6 +39,15 @@ async def _janitor(app: FastAPI, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+def tune_garbage_collector() -> None:
+    """A dossier run allocates tens of millions of short-lived containers; at CPython's default
+    threshold (700) the cyclic collector runs after every few pages and rescans everything
+    alive. Freezing what startup loaded and collecting young objects less often cut a Đồng Tháp
+    dossier run from 66 s of CPU to 42 s, with peak memory unchanged (bench/dossiers.py)."""
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def create_app(
     settings: Settings | None = None, *, upstreams: Upstreams = default_upstreams
 ) -> FastAPI:
@@ -45,6 +55,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tune_garbage_collector()
         engine = create_engine(config.database_url)
         if config.recon_auto_migrate:
             await upgrade(engine)

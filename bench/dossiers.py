@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import psutil
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -124,6 +125,74 @@ async def fresh_postgres() -> str:
     return url.render_as_string(hide_password=False)
 
 
+async def fetch_lower_bound(sim_base: str, page_size: int = 500, concurrency: int = 4) -> float:
+    """The I/O floor: the same four listings, page sizes and per-upstream concurrency as the
+    service, by a client that only reads the bytes (the first page's totals aside)."""
+    env = simulator_environment(sim_base, "H29")
+    async with httpx.AsyncClient(timeout=60) as http:
+        started = time.perf_counter()
+        p_token = (
+            await http.post(
+                env["PROVINCIAL_TOKEN_URL"],
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": env["PROVINCIAL_CLIENT_ID"],
+                    "client_secret": env["PROVINCIAL_CLIENT_SECRET"],
+                },
+            )
+        ).json()["access_token"]
+        n_token = (
+            await http.post(
+                env["NATIONAL_TOKEN_URL"],
+                data={"grant_type": "client_credentials"},
+                auth=(env["NATIONAL_CLIENT_ID"], env["NATIONAL_CLIENT_SECRET"]),
+            )
+        ).json()["access_token"]
+        limits = {"p": asyncio.Semaphore(concurrency), "n": asyncio.Semaphore(concurrency)}
+
+        async def get(side: str, url: str, params: dict[str, Any]) -> bytes:
+            token = p_token if side == "p" else n_token
+            async with limits[side]:
+                response = await http.get(
+                    url, params=params, headers={"Authorization": f"Bearer {token}"}
+                )
+            return response.content
+
+        async def provincial(path: str, extra: dict[str, str]) -> None:
+            url = f"{env['PROVINCIAL_BASE_URL']}{path}"
+            first = orjson.loads(await get("p", url, {**extra, "page": 0, "size": page_size}))
+            await asyncio.gather(
+                *(
+                    get("p", url, {**extra, "page": i, "size": page_size})
+                    for i in range(1, first["totalPages"])
+                )
+            )
+
+        async def national(path: str, extra: dict[str, str]) -> None:
+            url = f"{env['NATIONAL_BASE_URL']}{path}"
+            base = {"MaTinh": "H29", "pageSize": page_size, **extra}
+            first = orjson.loads(await get("n", url, {**base, "pageIndex": 1}))
+            pages = -(-first["result"]["total"] // page_size)
+            await asyncio.gather(
+                *(get("n", url, {**base, "pageIndex": i}) for i in range(2, pages + 1))
+            )
+
+        await asyncio.gather(
+            provincial("/v1/agencies", {}),
+            provincial(
+                "/v1/dossiers", {"receivedFrom": "20230101000000", "receivedTo": "20231023235959"}
+            ),
+            national(
+                "/api/v1/ho-so/dong-bo", {"TuNgay": "20230101000000", "DenNgay": "20231023235959"}
+            ),
+            national(
+                "/api/v1/thanh-toan/giao-dich",
+                {"TuNgay": "20230101000000", "DenNgay": "20231122235959"},
+            ),
+        )
+        return time.perf_counter() - started
+
+
 @dataclass
 class Result:
     database: str
@@ -133,12 +202,13 @@ class Result:
     idle_rss: int
     peak_rss: int
     cpu_s: float
+    simulator_cpu_s: float
     figures_match: bool
     timings: dict[str, Any]
 
 
 def one_case(
-    database: str, scale: float, latency_ms: int, sim_base: str, database_url: str
+    database: str, scale: float, sim_base: str, database_url: str, simulator_pid: int
 ) -> Result:
     port = free_port()
     env = {
@@ -170,6 +240,7 @@ def one_case(
             monitor = PeakRss(service.pid)
             idle = monitor.current()
             cpu_before = psutil.Process(service.pid).cpu_times()
+            sim_before = cpu_seconds(simulator_pid)
             started = time.perf_counter()
             accepted = http.post("/reconcile", json={**PERIOD, "scope": "dossiers"})
             accepted.raise_for_status()
@@ -182,6 +253,7 @@ def one_case(
             wall = time.perf_counter() - started
             peak = monitor.stop()
             cpu_after = psutil.Process(service.pid).cpu_times()
+            sim_after = cpu_seconds(simulator_pid)
             if run["status"] != "succeeded":
                 raise RuntimeError(f"run {run['status']}: {run['errors']}")
             figures = http.get(
@@ -203,9 +275,18 @@ def one_case(
             idle_rss=idle,
             peak_rss=peak,
             cpu_s=(cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system),
+            simulator_cpu_s=sim_after - sim_before,
             figures_match=match,
-            timings=run["counts"].get("timings_s", {}),
+            timings={
+                **run["counts"].get("timings_s", {}),
+                **{f"rss_{k}": v for k, v in run["counts"].get("peak_rss_mb", {}).items()},
+            },
         )
+
+
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def run_cases(databases: list[str], scales: list[float], latency_ms: int) -> list[Result]:
@@ -217,14 +298,16 @@ def run_cases(databases: list[str], scales: list[float], latency_ms: int) -> lis
             sys.executable, "-m", "app.simulator.server", "--port", str(port),
             "--scenario", SCENARIO, "--scale", str(scale), "--latency-ms", str(latency_ms),
         ]  # fmt: skip
-        with process(command, {}, f"{sim_base}/_sim/faults"):
+        with process(command, {}, f"{sim_base}/_sim/faults") as simulator:
+            floor = asyncio.run(fetch_lower_bound(sim_base))
+            print(f"scale {scale}: fetch lower bound (bytes only, 4 + 4 concurrent) {floor:.1f} s")
             for database in databases:
                 with tempfile.TemporaryDirectory() as tmp:
                     if database == "sqlite":
                         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
                     else:
                         url = asyncio.run(fresh_postgres())
-                    result = one_case(database, scale, latency_ms, sim_base, url)
+                    result = one_case(database, scale, sim_base, url, simulator.pid)
                     print_result(result, flush=True)
                     results.append(result)
     return results
@@ -239,7 +322,8 @@ def print_result(r: Result, flush: bool = False) -> None:
     timings = " ".join(f"{k}={v}" for k, v in r.timings.items())
     print(
         f"{r.database:9} scale {r.scale:<5} {r.dossiers:>9,} dossiers  wall {r.wall_s:6.1f} s "
-        f"({rate:,.0f}/s)  service CPU {r.cpu_s:6.1f} s  RSS idle {mb(r.idle_rss)}, "
+        f"({rate:,.0f}/s)  CPU service {r.cpu_s:.1f} s, simulator {r.simulator_cpu_s:.1f} s  "
+        f"RSS idle {mb(r.idle_rss)}, "
         f"peak {mb(r.peak_rss)}  figures {'= truth' if r.figures_match else '!= TRUTH'}"
         + (f"  [{timings}]" if timings else ""),
         flush=flush,

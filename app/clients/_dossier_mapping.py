@@ -3,6 +3,7 @@ typed records, with a data-quality warning for every value the contract does not
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from app.clients import _mapping as m
@@ -33,8 +34,15 @@ def _fee_warnings(listing: str, key: str, fees: tuple[FeeLine, ...]) -> list[Dat
     ]
 
 
-def _times(listing: str, key: str, raw: dict[str, Any], *fields: str) -> list[DataQualityWarning]:
-    return [w for f in fields for w in m.time_warning(listing, key, f, raw.get(f))]
+def _time(
+    listing: str, key: str, raw: dict[str, Any], field: str, warnings: list[DataQualityWarning]
+) -> datetime | None:
+    """A time field, parsed once; present but unparseable is a data-quality warning."""
+    value = raw.get(field)
+    moment = parse_local_time(value)
+    if moment is None and isinstance(value, str) and value.strip():
+        warnings.append(m.bad_time(listing, key, field, value))
+    return moment
 
 
 def _channel(value: Any) -> int | None:
@@ -65,7 +73,9 @@ def provincial_dossier(
     if keyed is None:
         return None
     code, key, fees = keyed
-    warnings.extend(_times(listing, key, raw, "NgayTiepNhan", "NgayHenTra", "NgayKetThucXuLy"))
+    received_at = _time(listing, key, raw, "NgayTiepNhan", warnings)
+    due_at = _time(listing, key, raw, "NgayHenTra", warnings)
+    finished_at = _time(listing, key, raw, "NgayKetThucXuLy", warnings)
     payment = None
     pay = raw.get("ThanhToan")
     if isinstance(pay, dict):
@@ -84,9 +94,9 @@ def provincial_dossier(
         agency_code=normalize_code(m.text(raw.get("MaDonVi"))),
         procedure_code=normalize_code(m.text(raw.get("MaTTHC"))),
         channel=_channel(raw.get("KenhThucHien")),
-        received_at=parse_local_time(raw.get("NgayTiepNhan")),
-        due_at=parse_local_time(raw.get("NgayHenTra")),
-        finished_at=parse_local_time(raw.get("NgayKetThucXuLy")),
+        received_at=received_at,
+        due_at=due_at,
+        finished_at=finished_at,
         status_raw=m.text(raw.get("TrangThaiHoSo")).strip(),
         fees=fees,
         payment=payment,
@@ -127,7 +137,7 @@ def transaction(
         warnings.append(m.missing_key_warning(listing, raw, ("MaGiaoDich",)))
         return None
     warnings.extend(_money_warnings(listing, transaction_id, "SoTien", raw.get("SoTien")))
-    warnings.extend(_times(listing, transaction_id, raw, "ThoiGianGD"))
+    at = _time(listing, transaction_id, raw, "ThoiGianGD", warnings)
     state = m.text(raw.get("TrangThaiGD")).strip()
     if state not in ("1", "3", "4"):
         warnings.append(
@@ -142,7 +152,7 @@ def transaction(
         amount_raw=m.text(raw.get("SoTien")),
         amount=parse_money(raw.get("SoTien")),
         state=state,
-        at=parse_local_time(raw.get("ThoiGianGD")),
+        at=at,
         channel=m.text(raw.get("KenhThanhToan")).strip(),
     )
     return transaction_id, record

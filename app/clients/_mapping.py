@@ -51,9 +51,11 @@ def payment_info(raw: Any) -> PaymentInfo:
 
 
 def time_warning(listing: str, key: str, field: str, raw: Any) -> list[DataQualityWarning]:
-    if is_unparseable_time(raw):
-        return [DataQualityWarning(listing, key, field, text(raw), "not a yyyyMMddHHmmss time")]
-    return []
+    return [bad_time(listing, key, field, raw)] if is_unparseable_time(raw) else []
+
+
+def bad_time(listing: str, key: str, field: str, raw: Any) -> DataQualityWarning:
+    return DataQualityWarning(listing, key, field, text(raw), "not a yyyyMMddHHmmss time")
 
 
 def missing_key_warning(listing: str, item: Any, fields: tuple[str, ...]) -> DataQualityWarning:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -21,8 +21,9 @@ class Period:
     end: date
 
 
-@dataclass(frozen=True, slots=True)
-class FeeLine:
+class FeeLine(NamedTuple):
+    """One ``DanhSachLePhi`` line. A named tuple: a province-year of dossiers builds millions."""
+
     code: str
     name: str
     amount_raw: str

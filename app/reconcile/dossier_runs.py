@@ -14,6 +14,7 @@ Only findings (bounded by the number of mismatches) and one chunk are ever in me
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Table, and_, delete, exists, insert, literal, or_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -51,11 +53,12 @@ from app.reconcile.dossier_rules import (
     is_orphan_transaction,
     judge_dossier,
 )
-from app.reconcile.findings import ObservedFinding
+from app.reconcile.findings import KeyRange, LifecycleChanges, ObservedFinding, apply_findings
 from app.reconcile.normalize import normalize_code
 from app.reconcile.staging import StageSink
 
 P_LISTING, N_LISTING, TX_LISTING = "p", "n", "tx"
+FINDINGS_LISTING = "finding"  # a run's observed findings, staged while it judges
 # Listings of the sharp-drop guard (semantics §0); the transactions vary too much by nature.
 DROP_GUARDED = ("provincial.dossiers", "national.synced_dossiers")
 CHUNK = 2000
@@ -133,7 +136,6 @@ async def fetch_dossiers(
 
 @dataclass
 class DossierVerdicts:
-    observed: list[ObservedFinding] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     by_reason: Counter[str] = field(default_factory=Counter)
     orphans: list[PaymentTransaction] = field(default_factory=list)
@@ -157,8 +159,12 @@ async def judge_staged(
             if not chunk:
                 break
             after = chunk[-1].key
-            results = await _judge_chunk(session, run_id, chunk, cutoff, agency_names, verdicts)
-            await insert_rows(await session.connection(), RESULTS, results)
+            results, findings = await _judge_chunk(
+                session, run_id, chunk, cutoff, agency_names, verdicts
+            )
+            connection = await session.connection()
+            await insert_rows(connection, RESULTS, results)
+            await insert_rows(connection, STAGE, findings)
             await session.commit()
     verdicts.orphans = await _orphans(factory, run_id, period)
     verdicts.counts["orphan_transactions"] = len(verdicts.orphans)
@@ -206,21 +212,26 @@ async def _judge_chunk(
     cutoff: datetime,
     agency_names: dict[str, str],
     verdicts: DossierVerdicts,
-) -> list[dict[str, Any]]:
-    keys = [item.key for item in chunk]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Judge one chunk: its snapshot rows and its findings (staged, never all in memory)."""
     refs = [item.ref for item in chunk if item.ref]
     unreferenced = [item.key for item in chunk if not item.ref]
+    # The chunk is a key range: N's dossiers come by the same range, not a list of keys.
+    same_range = and_(STAGE.c.key >= chunk[0].key, STAGE.c.key <= chunk[-1].key)
     national = {
         item.key: NationalDossier.from_row(item.data)
-        for item in await _staged(session, run_id, N_LISTING, STAGE.c.key.in_(keys))
+        for item in await _staged(session, run_id, N_LISTING, same_range)
     }
+    postgres = session.get_bind().dialect.name == "postgresql"
     by_ref: dict[str, list[PaymentTransaction]] = defaultdict(list)
     by_code: dict[str, list[PaymentTransaction]] = defaultdict(list)
     tx_rows = await _staged(
         session,
         run_id,
         TX_LISTING,
-        or_(STAGE.c.ref.in_(refs), STAGE.c.link_key.in_(unreferenced)),
+        or_(
+            _any_of(STAGE.c.ref, refs, postgres), _any_of(STAGE.c.link_key, unreferenced, postgres)
+        ),
     )
     for item in tx_rows:
         transaction = PaymentTransaction.from_row(item.data)
@@ -229,7 +240,8 @@ async def _judge_chunk(
         if item.link_key:
             by_code[item.link_key].append(transaction)
 
-    results = []
+    results: list[dict[str, Any]] = []
+    findings: list[dict[str, Any]] = []
     for item in chunk:
         dossier = ProvincialDossier.from_row(item.data)
         counterpart = national.get(item.key)
@@ -270,20 +282,120 @@ async def _judge_chunk(
             verdicts.by_reason.update(judged.reasons)
             subject = _subject(dossier, item.key, agency_names)
             for reason in judged.reasons:
-                verdicts.observed.append(
-                    ObservedFinding(
-                        subject_kind=SubjectKind.DOSSIER,
-                        subject_key=item.key,
-                        reason=reason,
-                        evidence=judged.evidence.get(reason, {}),
-                        procedure_code=dossier.procedure_code,
-                        agency_code=dossier.agency_code,
-                        subject=subject,
-                        link=f"/dossiers/{dossier.code.strip()}",
+                findings.append(
+                    _finding_row(
+                        run_id,
+                        item.key,
+                        reason,
+                        {
+                            "e": judged.evidence.get(reason, {}),
+                            "p": dossier.procedure_code,
+                            "a": dossier.agency_code,
+                            "s": subject,
+                            "l": f"/dossiers/{dossier.code.strip()}",
+                        },
                     )
                 )
         results.append(row)
-    return results
+    return results, findings
+
+
+def _any_of(column: Any, values: list[str], postgres: bool) -> Any:
+    """``column IN values``. On PostgreSQL as ``= ANY(array)``: one parameter, so one prepared
+    statement, where an IN list of each chunk's length would cache a new statement per length."""
+    if not postgres:
+        return column.in_(values)
+    return column == sa.any_(sa.bindparam(None, values, type_=ARRAY(sa.String())))
+
+
+def _finding_row(run_id: str, key: str, reason: str, data: dict[str, Any]) -> dict[str, Any]:
+    # Staged under a digest: a dossier key may already use the column's whole width.
+    digest = hashlib.sha1(f"{key}|{reason}".encode(), usedforsecurity=False).hexdigest()
+    return {
+        "run_id": run_id,
+        "listing": FINDINGS_LISTING,
+        "key": digest,
+        "ref": key,
+        "link_key": reason,
+        "moment": None,
+        "data": data,
+    }
+
+
+async def apply_dossier_findings(
+    session: AsyncSession,
+    *,
+    province_code: str,
+    run_id: str,
+    period: Period,
+    now: datetime,
+    dry_run: bool,
+    changes: LifecycleChanges,
+) -> LifecycleChanges:
+    """The findings lifecycle for a dossier run, one range of dossier keys at a time, so memory
+    stays flat however many dossiers and findings the province has. Ranges follow the staged P
+    dossiers ``CHUNK`` at a time; the last range is open-ended, for findings of dossiers that
+    are gone."""
+    after = ""
+    while True:
+        bound = await session.exec(
+            select(col(StageItem.key))
+            .where(
+                col(StageItem.run_id) == run_id,
+                col(StageItem.listing) == P_LISTING,
+                col(StageItem.key) > after,
+            )
+            .order_by(col(StageItem.key))
+            .offset(CHUNK - 1)
+            .limit(1)
+        )
+        upto = bound.first()
+        key_range: KeyRange = (after, upto)
+        await apply_findings(
+            session,
+            province_code=province_code,
+            subject_kind=SubjectKind.DOSSIER,
+            observed=await _staged_findings(session, run_id, key_range),
+            run_id=run_id,
+            now=now,
+            in_reach=await in_reach(session, province_code, run_id, period, key_range),
+            dry_run=dry_run,
+            key_range=key_range,
+            changes=changes,
+        )
+        if upto is None:
+            return changes
+        after = upto
+
+
+async def _staged_findings(
+    session: AsyncSession, run_id: str, key_range: KeyRange
+) -> list[ObservedFinding]:
+    rows = await (await session.connection()).execute(
+        sa.select(STAGE.c.ref, STAGE.c.link_key, STAGE.c.data).where(
+            STAGE.c.run_id == run_id,
+            STAGE.c.listing == FINDINGS_LISTING,
+            *_in_range(STAGE.c.ref, key_range),
+        )
+    )
+    return [
+        ObservedFinding(
+            subject_kind=SubjectKind.DOSSIER,
+            subject_key=key,
+            reason=reason,
+            evidence=data["e"],
+            procedure_code=data["p"],
+            agency_code=data["a"],
+            subject=data["s"],
+            link=data["l"],
+        )
+        for key, reason, data in rows
+    ]
+
+
+def _in_range(column: Any, key_range: KeyRange) -> list[Any]:
+    after, upto = key_range
+    return [column > after] if upto is None else [column > after, column <= upto]
 
 
 def _subject(dossier: ProvincialDossier, key: str, names: dict[str, str]) -> dict[str, Any]:
@@ -322,24 +434,30 @@ async def _orphans(
 
 
 async def in_reach(
-    session: AsyncSession, province_code: str, run_id: str, period: Period
+    session: AsyncSession, province_code: str, run_id: str, period: Period, key_range: KeyRange
 ) -> list[str]:
-    """Open dossier findings this run may resolve: dossiers received in its period (staged now,
-    or in the snapshot from before)."""
+    """Open dossier findings in ``key_range`` this run may resolve: dossiers received in its
+    period (staged now, or in the snapshot from before)."""
     start, end = local_day_start(period.start), local_day_end(period.end)
+    # Every subquery is bounded by the range too: otherwise each range would hash every staged
+    # key again, and the commit would grow with the square of the province's dossiers.
     staged = select(col(StageItem.key)).where(
-        col(StageItem.run_id) == run_id, col(StageItem.listing) == P_LISTING
+        col(StageItem.run_id) == run_id,
+        col(StageItem.listing) == P_LISTING,
+        *_in_range(col(StageItem.key), key_range),
     )
     known = select(col(Dossier.key)).where(
         col(Dossier.province_code) == province_code,
         col(Dossier.received_at) >= start,
         col(Dossier.received_at) <= end,
+        *_in_range(col(Dossier.key), key_range),
     )
     rows = await session.exec(
         select(col(Finding.subject_key)).where(
             col(Finding.province_code) == province_code,
             col(Finding.subject_kind) == SubjectKind.DOSSIER,
             col(Finding.status) == FindingStatus.OPEN,
+            *_in_range(col(Finding.subject_key), key_range),
             or_(col(Finding.subject_key).in_(staged), col(Finding.subject_key).in_(known)),
         )
     )

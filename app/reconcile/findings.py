@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,18 +46,33 @@ class ObservedFinding:
 
 @dataclass(slots=True)
 class LifecycleChanges:
-    opened: list[str] = field(default_factory=list)  # "subject_key|reason"
+    """How many findings a run opened, updated, resolved or saw unchanged, with the first few
+    "subject_key|reason" of each change (a dry run's sample): counted, never all kept, because
+    a dossier run's changes grow with the province."""
+
+    sample_size: int = 20
+    opened: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
-    unchanged: int = 0
+    totals: Counter[str] = field(default_factory=Counter)
+
+    def note(self, change: str, subject_key: str, reason: str) -> None:
+        self.totals[change] += 1
+        sample: list[str] = getattr(self, change)
+        if len(sample) < self.sample_size:
+            sample.append(f"{subject_key}|{reason}")
+
+    @property
+    def unchanged(self) -> int:
+        return self.totals["unchanged"]
 
     def counts(self) -> dict[str, int]:
         return {
-            "opened": len(self.opened),
-            "updated": len(self.updated),
-            "resolved": len(self.resolved),
-            "unchanged": self.unchanged,
+            change: self.totals[change] for change in ("opened", "updated", "resolved", "unchanged")
         }
+
+
+KeyRange = tuple[str, str | None]  # subject keys: (after, up to and including; None = no end)
 
 
 def _finding_data(
@@ -85,23 +101,32 @@ async def apply_findings(
     now: datetime,
     in_reach: Iterable[str] | None = None,
     dry_run: bool = False,
+    key_range: KeyRange | None = None,
+    changes: LifecycleChanges | None = None,
 ) -> LifecycleChanges:
     """Bring stored findings of ``subject_kind`` in line with what a complete run observed.
 
     ``in_reach`` limits which open findings this run may resolve (subject keys); ``None`` means
     every finding of the kind. A dry run computes the same changes and writes nothing.
+
+    With ``key_range`` only the findings of subjects in that range are considered, so a run
+    with more findings than fit in memory applies them range by range in one transaction
+    (``observed`` then holds that range's findings), accumulating into ``changes``.
     """
     current = {(item.subject_key, item.reason): item for item in observed}
     reach = None if in_reach is None else set(in_reach)
-    rows = await session.exec(
-        select(Finding).where(
-            col(Finding.province_code) == province_code,
-            col(Finding.subject_kind) == subject_kind,
-            col(Finding.status) == FindingStatus.OPEN,
-        )
-    )
+    conditions = [
+        col(Finding.province_code) == province_code,
+        col(Finding.subject_kind) == subject_kind,
+        col(Finding.status) == FindingStatus.OPEN,
+    ]
+    if key_range is not None:
+        conditions.append(col(Finding.subject_key) > key_range[0])
+        if key_range[1] is not None:
+            conditions.append(col(Finding.subject_key) <= key_range[1])
+    rows = await session.exec(select(Finding).where(*conditions))
     open_findings = {(f.subject_key, f.reason): f for f in rows.all()}
-    changes = LifecycleChanges()
+    changes = changes if changes is not None else LifecycleChanges()
     to_open: list[tuple[ObservedFinding, str]] = []
     to_update: list[tuple[Finding, ObservedFinding, str]] = []
     unchanged: list[Finding] = []
@@ -109,20 +134,21 @@ async def apply_findings(
         digest = evidence_hash(item.evidence)
         existing = open_findings.get(key)
         if existing is None:
-            changes.opened.append(f"{key[0]}|{key[1]}")
+            changes.note("opened", *key)
             to_open.append((item, digest))
         elif existing.evidence_hash != digest:
-            changes.updated.append(f"{key[0]}|{key[1]}")
+            changes.note("updated", *key)
             to_update.append((existing, item, digest))
         else:
-            changes.unchanged += 1
+            changes.totals["unchanged"] += 1
             unchanged.append(existing)
     to_resolve = [
         finding
         for key, finding in open_findings.items()
         if key not in current and (reach is None or finding.subject_key in reach)
     ]
-    changes.resolved.extend(f"{f.subject_key}|{f.reason}" for f in to_resolve)
+    for finding in to_resolve:
+        changes.note("resolved", finding.subject_key, finding.reason)
     if dry_run:
         return changes
 
@@ -182,6 +208,8 @@ async def apply_findings(
             .where(col(Finding.id).in_(unchanged_ids))
             .values(last_seen_at=now, last_run_id=run_id, seen_count=Finding.seen_count + 1)
         )
+    # Written now, so what this call staged (findings, events) need not stay in memory.
+    await session.flush()
     return changes
 
 
@@ -239,12 +267,20 @@ async def _episode_counts(
     wanted = set(keys)
     if not wanted:
         return {}
-    rows = await session.exec(
-        select(col(Finding.subject_key), col(Finding.reason), func.max(col(Finding.episode)))
-        .where(
-            col(Finding.province_code) == province_code,
-            col(Finding.subject_kind) == subject_kind,
+    subjects = sorted({subject for subject, _ in wanted})
+    counts: dict[tuple[str, str], int] = {}
+    for start in range(0, len(subjects), _IN_LIST):
+        rows = await session.exec(
+            select(col(Finding.subject_key), col(Finding.reason), func.max(col(Finding.episode)))
+            .where(
+                col(Finding.province_code) == province_code,
+                col(Finding.subject_kind) == subject_kind,
+                col(Finding.subject_key).in_(subjects[start : start + _IN_LIST]),
+            )
+            .group_by(col(Finding.subject_key), col(Finding.reason))
         )
-        .group_by(col(Finding.subject_key), col(Finding.reason))
-    )
-    return {(k, r): int(n) for k, r, n in rows.all() if (k, r) in wanted}
+        counts.update({(k, r): int(n) for k, r, n in rows.all() if (k, r) in wanted})
+    return counts
+
+
+_IN_LIST = 5000  # subjects per IN list: well under SQLite's and asyncpg's parameter limits

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import resource
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -67,12 +68,27 @@ class PhaseClock:
     def __init__(self) -> None:
         self._last = time.perf_counter()
         self.laps: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, int] = {}
 
     def lap(self, phase: str) -> PhaseClock:
         now = time.perf_counter()
         self.laps[phase] = round(now - self._last, 3)
         self._last = now
+        self.peak_rss_mb[phase] = _peak_rss_mb()
         return self
+
+
+def _peak_rss_mb() -> int:
+    """The process's peak resident set so far: where in a run memory grows, if it does.
+    Linux's VmHWM, because ``ru_maxrss`` also counts the parent before ``exec``."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,16 +402,14 @@ class RunExecutor:
         async with self._factory() as session:
             if not await self._still_ours(session, run):
                 return
-            reach = await dossier_runs.in_reach(session, run.province_code, run.id, period)
-            changes = await apply_findings(
+            changes = await dossier_runs.apply_dossier_findings(
                 session,
                 province_code=run.province_code,
-                subject_kind=SubjectKind.DOSSIER,
-                observed=verdicts.observed,
                 run_id=run.id,
+                period=period,
                 now=now,
-                in_reach=reach,
                 dry_run=run.dry_run,
+                changes=self._changes(),
             )
             counts["findings"] = changes.counts()
             sample = self._dry_run_sample(run, changes)
@@ -408,6 +422,7 @@ class RunExecutor:
             run.dry_run_sample = sample
             # "commit" is everything up to the final COMMIT, which cannot time itself.
             counts["timings_s"] = clock.lap("commit").laps
+            counts["peak_rss_mb"] = clock.peak_rss_mb
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
             await session.commit()
         RUNS.labels(run.scope, run.status).inc()
@@ -466,6 +481,7 @@ class RunExecutor:
                 run_id=run.id,
                 now=now,
                 dry_run=run.dry_run,
+                changes=self._changes(),
             )
             counts["findings"] = changes.counts()
             sample = self._dry_run_sample(run, changes)
@@ -476,6 +492,9 @@ class RunExecutor:
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
             await session.commit()
         RUNS.labels(run.scope, run.status).inc()
+
+    def _changes(self) -> LifecycleChanges:
+        return LifecycleChanges(sample_size=self._settings.dry_run_sample_size)
 
     def _dry_run_sample(self, run: Run, changes: LifecycleChanges) -> dict[str, Any]:
         """What a dry run would have changed, a few of each kind; nothing for a real run."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -195,7 +194,7 @@ def test_transactions_match_by_reference_else_by_code() -> None:
     assert matching_transactions(p_dossier(), [by_ref, by_code]) == [by_ref]
     no_ref = p_dossier(ref=None)
     assert matching_transactions(no_ref, [by_ref, by_code]) == [by_code]
-    lower = replace(by_code, dossier_code=CODE.lower())
+    lower = by_code._replace(dossier_code=CODE.lower())
     assert matching_transactions(no_ref, [lower]) == [lower]
 
 
