@@ -17,7 +17,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.values import local_day_end, local_day_start
 from app.errors import BadRequest
-from app.models import Agency, Dossier, Run, RunScope, RunStatus
+from app.models import Agency, Dossier, RunScope
+from app.read.complete_runs import latest_complete
 from app.reconcile.normalize import normalize_code
 
 Group = Literal["agency", "parent", "province"]
@@ -82,20 +83,10 @@ async def coverage(
 ) -> dict[str, Any]:
     """Whether one complete dossier run covered the whole period: figures over a period nobody
     reconciled completely are shown, but flagged, never passed off as complete."""
-    rows = await session.exec(
-        select(Run)
-        .where(
-            col(Run.province_code) == province_code,
-            col(Run.scope).in_([RunScope.DOSSIERS, RunScope.ALL]),
-            col(Run.status) == RunStatus.SUCCEEDED,
-            col(Run.dry_run).is_(False),
-            col(Run.period_from) <= start,
-            col(Run.period_to) >= end,
-        )
-        .order_by(col(Run.finished_at).desc())
-        .limit(1)
+    complete = await latest_complete(
+        session, province_code, RunScope.DOSSIERS, covering=(start, end)
     )
-    run = rows.first()
+    run = complete.run if complete else None
     return {
         "complete": run is not None,
         "run_id": run.id if run else None,

@@ -16,26 +16,11 @@ from app.models import (
     ProcedureSnapshot,
     Run,
     RunScope,
-    RunStatus,
     SubjectKind,
 )
 from app.pagination import decode_cursor, encode_cursor
+from app.read.complete_runs import latest_complete
 from app.reconcile.normalize import normalize_code
-
-
-async def latest_complete_run(session: AsyncSession, province_code: str, scope: str) -> Run | None:
-    rows = await session.exec(
-        select(Run)
-        .where(
-            col(Run.province_code) == province_code,
-            col(Run.scope) == scope,
-            col(Run.status) == RunStatus.SUCCEEDED,
-            col(Run.dry_run).is_(False),
-        )
-        .order_by(col(Run.finished_at).desc())
-        .limit(1)
-    )
-    return rows.first()
 
 
 async def _agency_names(
@@ -99,8 +84,9 @@ async def unsynced_procedures(
     cursor: str | None,
 ) -> dict[str, Any]:
     position = decode_cursor(cursor, 1)
-    run = await latest_complete_run(session, province_code, RunScope.PROCEDURES)
-    summary = (run.counts.get("summary") if run else None) or {}
+    complete = await latest_complete(session, province_code, RunScope.PROCEDURES)
+    run = complete.run if complete else None
+    summary = (complete.counts.get("summary") if complete else None) or {}
     query = select(ProcedureSnapshot).where(
         col(ProcedureSnapshot.province_code) == province_code,
         col(ProcedureSnapshot.kind) == "configuration",
@@ -164,7 +150,8 @@ async def orphans_on_national(
     )
     page, more = rows[:limit], len(rows) > limit
     names = await _agency_names(session, province_code, {row.agency_code for row in page})
-    run = await latest_complete_run(session, province_code, RunScope.PROCEDURES)
+    complete = await latest_complete(session, province_code, RunScope.PROCEDURES)
+    run = complete.run if complete else None
     return {
         "as_of": _run_ref(run),
         "items": [

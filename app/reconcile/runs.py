@@ -13,7 +13,7 @@ import logging
 import resource
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -193,6 +193,51 @@ def _join_or_conflict(current: Run, request: RunRequest) -> Submission:
 
 
 @dataclass(slots=True)
+class _Composite:
+    """The parts of an ``all`` run: each part's outcome, merged into the run's at the last."""
+
+    parts: tuple[str, ...]
+    index: int = 0
+    outcomes: dict[str, tuple[RunStatus, list[str], dict[str, Any], dict[str, Any]]] = field(
+        default_factory=dict
+    )
+
+    @property
+    def at_last_part(self) -> bool:
+        return self.index == len(self.parts) - 1
+
+    def next_part(self) -> None:
+        self.index += 1
+
+    def record(
+        self,
+        status: RunStatus,
+        errors: list[str],
+        details: dict[str, Any],
+        counts: dict[str, Any],
+    ) -> None:
+        self.outcomes[self.parts[self.index]] = (status, errors, details, counts)
+
+    def merged(self) -> tuple[RunStatus, list[str], dict[str, Any], dict[str, Any]]:
+        statuses = [status for status, _, _, _ in self.outcomes.values()]
+        worst = next(
+            (s for s in (RunStatus.FAILED, RunStatus.PARTIAL) if s in statuses),
+            RunStatus.SUCCEEDED,
+        )
+        errors = [f"{part}: {e}" for part, (_, errs, _, _) in self.outcomes.items() for e in errs]
+        details: dict[str, Any] = {"listings": {}, "upstream_stats": {}, "warnings": []}
+        for part, (_, _, part_details, _) in self.outcomes.items():
+            details["listings"].update(part_details.get("listings", {}))
+            details["upstream_stats"][part] = part_details.get("upstream_stats", {})
+            details["warnings"].extend(part_details.get("warnings", []))
+        counts = {
+            part: {**part_counts, "status": status}
+            for part, (status, _, _, part_counts) in self.outcomes.items()
+        }
+        return worst, errors, details, counts
+
+
+@dataclass(slots=True)
 class _Fetched:
     agencies: Listing[Agency]
     procedures: Listing[ProvincialProcedure]
@@ -226,6 +271,7 @@ class RunExecutor:
         # Told when a run's outcome (and its events) is committed: wakes the webhook dispatcher.
         self._on_finished = on_finished
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._composites: dict[str, _Composite] = {}
 
     @property
     def owner(self) -> str:
@@ -312,7 +358,24 @@ class RunExecutor:
     async def _execute(self, run: Run) -> None:
         if run.scope == RunScope.DOSSIERS:
             await self._execute_dossiers(run)
-            return
+        elif run.scope == RunScope.ALL:
+            await self._execute_all(run)
+        else:
+            await self._execute_procedures(run)
+
+    async def _execute_all(self, run: Run) -> None:
+        """Procedures, then dossiers, as one run: each part commits its own findings as soon as
+        it is complete; the run's outcome (and its one ``run.*`` event) waits for both."""
+        composite = self._composites[run.id] = _Composite(parts=("procedures", "dossiers"))
+        try:
+            await self._execute_procedures(run)
+            composite.next_part()
+            await self._execute_dossiers(run)
+        finally:
+            # A crash between parts is finished by ``execute`` as a plain failure.
+            self._composites.pop(run.id, None)
+
+    async def _execute_procedures(self, run: Run) -> None:
         period = Period(run.period_from, run.period_to)
         provincial, national = self._upstreams(self._settings)
         async with provincial, national:
@@ -425,7 +488,7 @@ class RunExecutor:
             counts["peak_rss_mb"] = clock.peak_rss_mb
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
             await session.commit()
-        RUNS.labels(run.scope, run.status).inc()
+        self._count_outcome(run)
 
     async def _sharp_drops(self, run: Run, listings: Mapping[str, Mapping[str, Any]]) -> list[str]:
         async with self._factory() as session:
@@ -491,7 +554,12 @@ class RunExecutor:
             run.dry_run_sample = sample
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
             await session.commit()
-        RUNS.labels(run.scope, run.status).inc()
+        self._count_outcome(run)
+
+    @staticmethod
+    def _count_outcome(run: Run) -> None:
+        if run.status != RunStatus.RUNNING:  # not the first part of an "all" run
+            RUNS.labels(run.scope, run.status).inc()
 
     def _changes(self) -> LifecycleChanges:
         return LifecycleChanges(sample_size=self._settings.dry_run_sample_size)
@@ -516,7 +584,7 @@ class RunExecutor:
                 return
             self._apply_outcome(session, run, status, errors, details, run.counts or {}, now)
             await session.commit()
-        RUNS.labels(run.scope, run.status).inc()
+        self._count_outcome(run)
 
     async def _still_ours(self, session: AsyncSession, run: Run) -> bool:
         """Lock our run row; a run the janitor already declared abandoned must not write."""
@@ -528,8 +596,8 @@ class RunExecutor:
             and current.lease_owner == self._owner
         )
 
-    @staticmethod
     def _apply_outcome(
+        self,
         session: AsyncSession,
         run: Run,
         status: RunStatus,
@@ -538,6 +606,12 @@ class RunExecutor:
         counts: dict[str, Any],
         now: datetime,
     ) -> None:
+        composite = self._composites.get(run.id)
+        if composite is not None:
+            composite.record(status, errors, details, counts)
+            if not composite.at_last_part:
+                return  # the part's own writes commit; the run stays running
+            status, errors, details, counts = composite.merged()
         warnings: list[DataQualityWarning] = details.get("warnings", [])
         run.status = status
         run.finished_at = now

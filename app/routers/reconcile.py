@@ -20,7 +20,10 @@ router = APIRouter(tags=["runs"])
 class ReconcileBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    scope: Literal["procedures", "dossiers"] = "procedures"
+    scope: Literal["procedures", "dossiers", "all"] = Field(
+        default="procedures",
+        description="procedures (§1–2), dossiers (§3) or all: both, as one run with one outcome.",
+    )
     period_from: date | None = Field(
         default=None, description="Local date, inclusive (Asia/Ho_Chi_Minh)."
     )

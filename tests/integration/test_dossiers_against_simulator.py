@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
+from app.models import OutboxEvent
 from app.simulator.dossiers import DossierTruth, Figures
 from app.simulator.server import SimulatorServer
 from tests.conftest import ServiceClient
-from tests.integration.conftest import settings_for
+from tests.integration.conftest import set_faults, settings_for
 
 DONG_THAP = {"period_from": "2023-01-01", "period_to": "2023-10-23", "scope": "dossiers"}
 DONG_THAP_DISTRICT_RATES = {
@@ -260,3 +262,60 @@ async def assert_figures_equal_truth_for_period(
     assert {i["group"]: figures(i) for i in body["items"]} == {
         code: expected(f) for code, f in truth.groups.items()
     }
+
+
+async def test_scope_all_is_one_run_with_both_parts(
+    tay_ninh_dossiers: SimulatorServer, sqlite_url: str, service_factory: Any
+) -> None:
+    sim = tay_ninh_dossiers
+    truth = truth_of(sim)
+    service = await service_factory(settings_for(sim, sqlite_url))
+    run = await service.reconcile(period_from="2023-01-01", period_to="2023-11-30", scope="all")
+    assert run["status"] == "succeeded", run["errors"]
+    assert run["scope"] == "all"
+    assert run["counts"]["procedures"]["status"] == "succeeded"
+    assert run["counts"]["dossiers"]["fee_bearing"] == truth.province.fee_bearing
+    assert {"provincial.procedures", "provincial.dossiers"} <= set(run["listings"])
+
+    summary = (await service.get("/procedures/unsynced", params={"limit": 1})).json()["summary"]
+    assert summary["tinh"]["not_synced"] == 348
+    await assert_figures_equal_truth_for_period(service, truth)
+    events = await outbox_types(service)
+    assert events.count("run.completed") == 1
+    assert "run.failed" not in events
+
+
+async def test_scope_all_keeps_the_complete_part_when_the_other_is_partial(
+    tay_ninh_dossiers: SimulatorServer, sqlite_url: str, service_factory: Any
+) -> None:
+    sim = tay_ninh_dossiers
+    set_faults(sim, fail_pages=["provincial.dossiers:3"])
+    try:
+        service = await service_factory(settings_for(sim, sqlite_url))
+        run = await service.reconcile(
+            period_from="2023-01-01", period_to="2023-11-30", scope="all"
+        )
+    finally:
+        set_faults(sim)
+    assert run["status"] == "partial"
+    assert run["errors"]
+    assert all(e.startswith("dossiers: ") for e in run["errors"])
+    assert run["counts"]["procedures"]["status"] == "succeeded"
+    assert run["counts"]["dossiers"]["status"] == "partial"
+    # The procedures part committed its findings; the dossiers part changed nothing.
+    summary = (await service.get("/procedures/unsynced", params={"limit": 1})).json()["summary"]
+    assert summary["tinh"]["not_synced"] == 348
+    figures = await service.get(
+        "/kpi/online-payment", params={"from": "2023-01-01", "to": "2023-11-30"}
+    )
+    assert figures.json()["province"]["fee_bearing"] == 0
+    assert figures.json()["coverage"]["complete"] is False
+    mismatches = (await service.get("/dossiers/mismatches")).json()
+    assert mismatches["items"] == []
+    assert (await outbox_types(service)).count("run.failed") == 1
+
+
+async def outbox_types(service: ServiceClient) -> list[str]:
+    async with service.app.state.session_factory() as session:
+        rows = await session.exec(select(OutboxEvent.event_type))
+        return list(rows.all())
