@@ -121,6 +121,10 @@ def demo(
     webhook_url: Annotated[
         str | None, typer.Option(help="send webhooks here instead of the built-in receiver")
     ] = None,
+    scope: Annotated[
+        str | None,
+        typer.Option(help="procedures, dossiers or all (default: the scenario's story)"),
+    ] = None,
 ) -> None:
     """Start simulated upstreams, the service on SQLite and a webhook subscriber; reconcile."""
     from app.demo import fresh_database, run_demo
@@ -135,6 +139,7 @@ def demo(
                 database=fresh_database(database),
                 latency_ms=latency_ms,
                 webhook_url=webhook_url,
+                scope=scope,
             )
         )
 
@@ -147,6 +152,7 @@ def simulate(
     latency_ms: int = 0,
     rate_429: float = 0.0,
     rate_503: float = 0.0,
+    scale: Annotated[float, typer.Option(help="multiplies the dossiers (3.05: ~1,000,000)")] = 1.0,
 ) -> None:
     """Run the simulated upstreams alone (P under /provincial, N under /national)."""
     from app.simulator.faults import Faults
@@ -154,7 +160,7 @@ def simulate(
 
     console.print(f"simulator ({scenario}) on http://{host}:{port}")
     faults = Faults(latency_ms=latency_ms, rate_429=rate_429, rate_503=rate_503)
-    run_simulator(host, port, scenario, faults)
+    run_simulator(host, port, scenario, faults, scale=scale)
 
 
 def main() -> None:

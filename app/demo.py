@@ -20,6 +20,7 @@ from app.background_server import BackgroundServer
 from app.main import create_app
 from app.settings import Settings
 from app.simulator.faults import Faults
+from app.simulator.scenarios import list_scenarios
 from app.simulator.server import SimulatorServer
 from app.webhooks.receiver import Receiver
 
@@ -53,8 +54,10 @@ async def run_demo(
     database: Path,
     latency_ms: int,
     webhook_url: str | None = None,
+    scope: str | None = None,
 ) -> None:
     _require_free_port(host, port)
+    scope = scope or next(i.demo_scope for i in list_scenarios() if i.name == scenario)
     admin_key = "rk_demo_" + secrets.token_urlsafe(18)
     receiver = Receiver()
     with (
@@ -89,13 +92,16 @@ async def run_demo(
             subscriber = await _subscribe(http, receiver, webhook_url or receiving.base_url + PATH)
             period = sim.state.scenario
             body = {
-                "scope": "procedures",
+                "scope": scope,
                 "period_from": period.period_start.isoformat(),
                 "period_to": period.period_end.isoformat(),
             }
             run = await _reconcile(http, body)
             if run["status"] == "succeeded":
-                await _print_results(http)
+                if scope in ("procedures", "all"):
+                    await _print_results(http)
+                if scope in ("dossiers", "all"):
+                    await print_figures(http, body["period_from"], body["period_to"])
                 await _show_webhooks(http, receiver, subscriber, run, external=bool(webhook_url))
             else:
                 console.print(f"[red]run ended {run['status']}[/red]: {run['errors']}")
@@ -104,6 +110,9 @@ async def run_demo(
             f"  API key (admin, this demo only): [green]{admin_key}[/green]\n"
             f"  curl -H 'Authorization: Bearer {admin_key}' "
             f"'{base}/procedures/unsynced?level=tinh&limit=5'\n"
+            f"  curl -H 'Authorization: Bearer {admin_key}' "
+            f"'{base}/kpi/online-payment?from={period.period_start}&to={period.period_end}"
+            "&group=parent'\n"
             f"  curl -H 'Authorization: Bearer {admin_key}' "
             f"'{base}/webhooks/endpoints/{subscriber['id']}/deliveries?limit=3'\n"
             f"  curl {base}/health/ready\n"
@@ -175,6 +184,43 @@ async def _print_results(http: httpx.AsyncClient) -> None:
     console.print(agencies)
 
 
+def _percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.2f}%"
+
+
+async def print_figures(http: httpx.AsyncClient, start: str, end: str) -> None:
+    """The figures the province is judged by (semantics §4), worst unit first."""
+    params = {"from": start, "to": end, "group": "parent"}
+    body = (await http.get("/kpi/online-payment", params=params)).json()
+    table = Table(
+        title=f"Fee-bearing dossiers paid online, {start} to {end} "
+        f"(target {body['target'] * 100:.0f}%, worst first)"
+    )
+    for column in ("unit", "fee-bearing", "portal-counted", "rate", "verified", "rate", "met"):
+        table.add_column(column, justify="left" if column == "unit" else "right")
+    for row in [*body["items"], body["province"]]:
+        province = row["group"] == "province"
+        table.add_row(
+            f"[bold]{row['name']}[/bold]" if province else (row["name"] or row["group"]),
+            f"{row['fee_bearing']:,}",
+            f"{row['portal_counted']:,}",
+            _percent(row["portal_rate"]),
+            f"{row['verified_online']:,}",
+            _percent(row["verified_rate"]),
+            "[green]yes[/green]" if row["met"] else "[red]no[/red]",
+            end_section=row is body["items"][-1],
+        )
+    console.print(table)
+
+    mismatches = (await http.get("/dossiers/mismatches", params={"limit": 1})).json()
+    reasons = Table(title="Dossiers that break the count, per reason (GET /dossiers/mismatches)")
+    reasons.add_column("reason")
+    reasons.add_column("dossiers", justify="right")
+    for reason, count in sorted(mismatches["summary"].items(), key=lambda item: -item[1]):
+        reasons.add_row(reason, f"{count:,}")
+    console.print(reasons)
+
+
 PATH = "/demo-subscriber"
 
 
@@ -199,11 +245,13 @@ async def _show_webhooks(
     *,
     external: bool,
 ) -> None:
-    opened = run["counts"]["findings"]["opened"]
+    counts = run["counts"]
+    parts = [counts] if "findings" in counts else [counts[p] for p in ("procedures", "dossiers")]
+    opened = sum(part["findings"]["opened"] for part in parts)
     expected = opened + 1  # and run.completed
     started = time.monotonic()
     with console.status("delivering webhooks…"):
-        while time.monotonic() - started < 60:
+        while time.monotonic() - started < max(60, expected / 100):
             delivered = await _delivered(http, endpoint["id"], expected)
             if delivered >= expected:
                 break
@@ -229,7 +277,7 @@ async def _show_webhooks(
         + " with standardwebhooks.Webhook(secret).verify"
     )
     table = Table(title="First mismatch.opened events received")
-    for column in ("webhook-id", "procedure", "agency", "reason"):
+    for column in ("webhook-id", "subject", "agency", "reason"):
         table.add_column(column)
     samples = [
         (item, event)
@@ -240,7 +288,7 @@ async def _show_webhooks(
         subject = event["data"]["subject"]
         table.add_row(
             "msg_…" + item.webhook_id[-12:],
-            subject["procedure_code"],
+            subject.get("dossier_code") or subject["procedure_code"],
             subject.get("agency_name") or subject["agency_code"],
             event["data"]["reason"],
         )

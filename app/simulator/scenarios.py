@@ -194,6 +194,7 @@ class ScenarioInfo:
     period_start: date
     period_end: date
     default_seed: int
+    demo_scope: str = "procedures"  # what ``recon demo`` reconciles by default: its story
 
 
 # --------------------------------------------------------------------------------------------
@@ -1230,6 +1231,7 @@ _REGISTRY: Final[dict[str, tuple[ScenarioInfo, _Builder]]] = {
             period_start=date(2023, 1, 1),
             period_end=date(2023, 10, 23),
             default_seed=20231023,
+            demo_scope="all",
         ),
         _dong_thap,
     ),
@@ -1241,6 +1243,7 @@ _REGISTRY: Final[dict[str, tuple[ScenarioInfo, _Builder]]] = {
             period_start=date(2023, 1, 1),
             period_end=date(2023, 10, 23),
             default_seed=20231023,
+            demo_scope="all",
         ),
         _dong_thap,
     ),
