@@ -6,12 +6,14 @@ they call decides when its transaction ends; FastAPI dependency teardown never c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
@@ -36,6 +38,18 @@ def is_sqlite(url: str) -> bool:
 
 def json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def in_values(column: Any, values: Sequence[str] | Sequence[int], dialect: str) -> Any:
+    """``column IN values`` with one parameter whatever the list's length: ``= ANY(array)`` on
+    PostgreSQL, ``IN (SELECT value FROM json_each(…))`` on SQLite. An IN list of each chunk's
+    length would prepare and cache a new statement per length (both drivers cache hundreds),
+    and memory would grow with the province's size."""
+    if dialect == "postgresql":
+        item = sa.Integer() if values and isinstance(values[0], int) else sa.String()
+        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(item)))
+    listed = sa.func.json_each(sa.bindparam(None, json_dumps(list(values)), type_=sa.String()))
+    return column.in_(sa.select(sa.literal_column("value")).select_from(listed))
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -22,14 +22,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Table, and_, delete, exists, insert, literal, or_
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.clients.base import StreamedListing
 from app.clients.national import NationalClient
 from app.clients.provincial import ProvincialClient
-from app.db import SessionFactory
+from app.db import SessionFactory, in_values
 from app.domain.dossiers import (
     NationalDossier,
     PaymentTransaction,
@@ -222,7 +221,7 @@ async def _judge_chunk(
         item.key: NationalDossier.from_row(item.data)
         for item in await _staged(session, run_id, N_LISTING, same_range)
     }
-    postgres = session.get_bind().dialect.name == "postgresql"
+    dialect = session.get_bind().dialect.name
     by_ref: dict[str, list[PaymentTransaction]] = defaultdict(list)
     by_code: dict[str, list[PaymentTransaction]] = defaultdict(list)
     tx_rows = await _staged(
@@ -230,7 +229,8 @@ async def _judge_chunk(
         run_id,
         TX_LISTING,
         or_(
-            _any_of(STAGE.c.ref, refs, postgres), _any_of(STAGE.c.link_key, unreferenced, postgres)
+            in_values(STAGE.c.ref, refs, dialect),
+            in_values(STAGE.c.link_key, unreferenced, dialect),
         ),
     )
     for item in tx_rows:
@@ -298,14 +298,6 @@ async def _judge_chunk(
                 )
         results.append(row)
     return results, findings
-
-
-def _any_of(column: Any, values: list[str], postgres: bool) -> Any:
-    """``column IN values``. On PostgreSQL as ``= ANY(array)``: one parameter, so one prepared
-    statement, where an IN list of each chunk's length would cache a new statement per length."""
-    if not postgres:
-        return column.in_(values)
-    return column == sa.any_(sa.bindparam(None, values, type_=ARRAY(sa.String())))
 
 
 def _finding_row(run_id: str, key: str, reason: str, data: dict[str, Any]) -> dict[str, Any]:

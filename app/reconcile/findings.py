@@ -17,6 +17,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.db import in_values
 from app.events import MISMATCH_OPENED, MISMATCH_RESOLVED, MISMATCH_UPDATED, add_event
 from app.models import Finding, FindingEvent, FindingStatus
 
@@ -205,7 +206,7 @@ async def apply_findings(
         # One statement for everything still seen unchanged: no per-row round trips.
         await session.exec(
             update(Finding)
-            .where(col(Finding.id).in_(unchanged_ids))
+            .where(in_values(col(Finding.id), unchanged_ids, _dialect(session)))
             .values(last_seen_at=now, last_run_id=run_id, seen_count=Finding.seen_count + 1)
         )
     # Written now, so what this call staged (findings, events) need not stay in memory.
@@ -268,19 +269,17 @@ async def _episode_counts(
     if not wanted:
         return {}
     subjects = sorted({subject for subject, _ in wanted})
-    counts: dict[tuple[str, str], int] = {}
-    for start in range(0, len(subjects), _IN_LIST):
-        rows = await session.exec(
-            select(col(Finding.subject_key), col(Finding.reason), func.max(col(Finding.episode)))
-            .where(
-                col(Finding.province_code) == province_code,
-                col(Finding.subject_kind) == subject_kind,
-                col(Finding.subject_key).in_(subjects[start : start + _IN_LIST]),
-            )
-            .group_by(col(Finding.subject_key), col(Finding.reason))
+    rows = await session.exec(
+        select(col(Finding.subject_key), col(Finding.reason), func.max(col(Finding.episode)))
+        .where(
+            col(Finding.province_code) == province_code,
+            col(Finding.subject_kind) == subject_kind,
+            in_values(col(Finding.subject_key), subjects, _dialect(session)),
         )
-        counts.update({(k, r): int(n) for k, r, n in rows.all() if (k, r) in wanted})
-    return counts
+        .group_by(col(Finding.subject_key), col(Finding.reason))
+    )
+    return {(k, r): int(n) for k, r, n in rows.all() if (k, r) in wanted}
 
 
-_IN_LIST = 5000  # subjects per IN list: well under SQLite's and asyncpg's parameter limits
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
