@@ -328,6 +328,10 @@ async def apply_dossier_findings(
     stays flat however many dossiers and findings the province has. Ranges follow the staged P
     dossiers ``CHUNK`` at a time; the last range is open-ended, for findings of dossiers that
     are gone."""
+    if session.get_bind().dialect.name == "postgresql":
+        # The findings table grows while this transaction fills it range by range; a generic
+        # plan cached while it was small would scan it whole for every range (quadratic).
+        await session.exec(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))  # type: ignore[call-overload]
     after = ""
     while True:
         bound = await session.exec(
