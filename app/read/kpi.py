@@ -129,9 +129,13 @@ async def online_payment(
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     province = [0, 0, 0]
     for agency, count, portal, verified in (await session.exec(query)).all():
-        if level is not None and tree.levels.get(agency) != level:
+        key = tree.group_of(agency, group)
+        # ``level`` picks the rows: districts (2) with their communes for ``parent``, agencies
+        # of that level for ``agency`` and ``province``.
+        unit = key if group == "parent" else agency
+        if level is not None and tree.levels.get(unit) != level:
             continue
-        for bucket in (totals[tree.group_of(agency, group)], province):
+        for bucket in (totals[key], province):
             bucket[0] += int(count)
             bucket[1] += int(portal or 0)
             bucket[2] += int(verified or 0)
