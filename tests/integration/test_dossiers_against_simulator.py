@@ -292,9 +292,7 @@ async def test_scope_all_keeps_the_complete_part_when_the_other_is_partial(
     set_faults(sim, fail_pages=["provincial.dossiers:3"])
     try:
         service = await service_factory(settings_for(sim, sqlite_url))
-        run = await service.reconcile(
-            period_from="2023-01-01", period_to="2023-11-30", scope="all"
-        )
+        run = await service.reconcile(period_from="2023-01-01", period_to="2023-11-30", scope="all")
     finally:
         set_faults(sim)
     assert run["status"] == "partial"
