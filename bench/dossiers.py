@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import psutil
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -36,6 +35,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _floor import BareUpstreams  # noqa: E402  (bench/ is the script's own directory)
 
 from app.simulator.server import simulator_environment  # noqa: E402
 
@@ -128,64 +129,20 @@ async def fresh_postgres() -> str:
 async def fetch_lower_bound(sim_base: str, page_size: int = 500, concurrency: int = 4) -> float:
     """The I/O floor: the same four listings, page sizes and per-upstream concurrency as the
     service, by a client that only reads the bytes (the first page's totals aside)."""
-    env = simulator_environment(sim_base, "H29")
     async with httpx.AsyncClient(timeout=60) as http:
         started = time.perf_counter()
-        p_token = (
-            await http.post(
-                env["PROVINCIAL_TOKEN_URL"],
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": env["PROVINCIAL_CLIENT_ID"],
-                    "client_secret": env["PROVINCIAL_CLIENT_SECRET"],
-                },
-            )
-        ).json()["access_token"]
-        n_token = (
-            await http.post(
-                env["NATIONAL_TOKEN_URL"],
-                data={"grant_type": "client_credentials"},
-                auth=(env["NATIONAL_CLIENT_ID"], env["NATIONAL_CLIENT_SECRET"]),
-            )
-        ).json()["access_token"]
-        limits = {"p": asyncio.Semaphore(concurrency), "n": asyncio.Semaphore(concurrency)}
-
-        async def get(side: str, url: str, params: dict[str, Any]) -> bytes:
-            token = p_token if side == "p" else n_token
-            async with limits[side]:
-                response = await http.get(
-                    url, params=params, headers={"Authorization": f"Bearer {token}"}
-                )
-            return response.content
-
-        async def provincial(path: str, extra: dict[str, str]) -> None:
-            url = f"{env['PROVINCIAL_BASE_URL']}{path}"
-            first = orjson.loads(await get("p", url, {**extra, "page": 0, "size": page_size}))
-            await asyncio.gather(
-                *(
-                    get("p", url, {**extra, "page": i, "size": page_size})
-                    for i in range(1, first["totalPages"])
-                )
-            )
-
-        async def national(path: str, extra: dict[str, str]) -> None:
-            url = f"{env['NATIONAL_BASE_URL']}{path}"
-            base = {"MaTinh": "H29", "pageSize": page_size, **extra}
-            first = orjson.loads(await get("n", url, {**base, "pageIndex": 1}))
-            pages = -(-first["result"]["total"] // page_size)
-            await asyncio.gather(
-                *(get("n", url, {**base, "pageIndex": i}) for i in range(2, pages + 1))
-            )
-
+        upstreams = BareUpstreams(http, simulator_environment(sim_base, "H29"), concurrency)
+        upstreams.page_size = page_size
+        await upstreams.authenticate()
         await asyncio.gather(
-            provincial("/v1/agencies", {}),
-            provincial(
+            upstreams.provincial("/v1/agencies"),
+            upstreams.provincial(
                 "/v1/dossiers", {"receivedFrom": "20230101000000", "receivedTo": "20231023235959"}
             ),
-            national(
+            upstreams.national(
                 "/api/v1/ho-so/dong-bo", {"TuNgay": "20230101000000", "DenNgay": "20231023235959"}
             ),
-            national(
+            upstreams.national(
                 "/api/v1/thanh-toan/giao-dich",
                 {"TuNgay": "20230101000000", "DenNgay": "20231122235959"},
             ),

@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _floor import BareUpstreams
+
 from app.main import create_app
 from app.settings import Settings
 from app.simulator.faults import Faults
@@ -34,60 +36,16 @@ ADMIN = "bench-admin-key"
 
 async def lower_bound(sim: SimulatorServer, page_size: int, concurrency: int) -> float:
     """Only the HTTP work: tokens, then every page of the four listings, 4 at a time per side."""
-    creds = sim.credentials
     async with httpx.AsyncClient(timeout=30) as http:
         started = time.perf_counter()
-        p_token = (
-            await http.post(
-                sim.provincial_token_url,
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": creds.provincial_client_id,
-                    "client_secret": creds.provincial_client_secret,
-                },
-            )
-        ).json()["access_token"]
-        n_token = (
-            await http.post(
-                sim.national_token_url,
-                data={"grant_type": "client_credentials"},
-                auth=(creds.national_client_id, creds.national_client_secret),
-            )
-        ).json()["access_token"]
-        limits = {"p": asyncio.Semaphore(concurrency), "n": asyncio.Semaphore(concurrency)}
-
-        async def get(side: str, url: str, params: dict[str, Any]) -> Any:
-            token = p_token if side == "p" else n_token
-            async with limits[side]:
-                response = await http.get(
-                    url, params=params, headers={"Authorization": f"Bearer {token}"}
-                )
-            return response.json()
-
-        async def provincial(path: str) -> None:
-            url = f"{sim.provincial_base_url}{path}"
-            first = await get("p", url, {"page": 0, "size": page_size})
-            await asyncio.gather(
-                *(
-                    get("p", url, {"page": i, "size": page_size})
-                    for i in range(1, first["totalPages"])
-                )
-            )
-
-        async def national(path: str, extra: dict[str, str]) -> None:
-            url = f"{sim.national_base_url}{path}"
-            base = {"MaTinh": "H53", "pageSize": page_size, **extra}
-            first = await get("n", url, {**base, "pageIndex": 1})
-            pages = -(-first["result"]["total"] // page_size)
-            await asyncio.gather(
-                *(get("n", url, {**base, "pageIndex": i}) for i in range(2, pages + 1))
-            )
-
+        upstreams = BareUpstreams(http, sim.environment(), concurrency)
+        upstreams.page_size = page_size
+        await upstreams.authenticate()
         await asyncio.gather(
-            provincial("/v1/agencies"),
-            provincial("/v1/procedures"),
-            national("/api/v1/thanh-toan/thong-tin-thu-huong", {}),
-            national(
+            upstreams.provincial("/v1/agencies"),
+            upstreams.provincial("/v1/procedures"),
+            upstreams.national("/api/v1/thanh-toan/thong-tin-thu-huong"),
+            upstreams.national(
                 "/api/v1/ho-so/thong-ke-tthc",
                 {"TuNgay": "20230101000000", "DenNgay": "20231130235959"},
             ),
