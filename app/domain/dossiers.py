@@ -30,6 +30,18 @@ def _fees(rows: Any) -> tuple[FeeLine, ...]:
     return tuple(FeeLine._make(row) for row in rows or ())
 
 
+def plain(value: Any) -> Any:
+    """A record as JSON-ready data: named tuples become objects with their English field names,
+    times ISO 8601 strings."""
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return {name: plain(item) for name, item in value._asdict().items()}
+    if isinstance(value, tuple | list):
+        return [plain(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
 def fee_total(fees: tuple[FeeLine, ...]) -> int:
     """Sum of ``Gia``; a value that is not an amount counts as 0 (and is warned about)."""
     return sum(f.amount or 0 for f in fees)

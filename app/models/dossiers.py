@@ -1,8 +1,9 @@
 """Dossier tables: the staging area a run streams listings into, and what a complete run keeps.
 
 Staging is keyed by (run, listing, key) so a repeated key from a later page replaces the earlier
-one (the contract's paging rule) and the distinct count is a ``COUNT(*)``. A run deletes its
-staging rows when it ends.
+one (the contract's paging rule) and the distinct count is a ``COUNT(*)``. A run that does not
+commit a snapshot deletes its staging when it ends; one that does keeps its listings for as long as
+snapshot rows refer to it: they are the records ``GET /dossiers/{code}`` shows.
 """
 
 from __future__ import annotations

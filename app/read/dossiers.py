@@ -5,14 +5,23 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.domain.dossiers import NationalDossier, PaymentTransaction, ProvincialDossier, plain
 from app.errors import NotFound
-from app.models import Dossier, Finding, FindingStatus, OrphanTransaction, SubjectKind
+from app.models import (
+    Dossier,
+    Finding,
+    FindingStatus,
+    OrphanTransaction,
+    StageItem,
+    SubjectKind,
+)
 from app.pagination import decode_cursor, encode_cursor
 from app.read.kpi import hierarchy, period_bounds
+from app.reconcile.dossier_runs import N_LISTING, P_LISTING, TX_LISTING
 from app.reconcile.normalize import normalize_code
 
 
@@ -243,8 +252,12 @@ async def dossier_detail(session: AsyncSession, province_code: str, code: str) -
     if dossier is None and not findings:
         raise NotFound(f"No dossier {code} in the last complete dossier runs.")
     names = (await hierarchy(session, province_code)).names
+    records = await _records(session, dossier) if dossier else {}
     return {
         "dossier": _dossier_view(dossier, names) if dossier else None,
+        "provincial": records.get(P_LISTING),
+        "national": records.get(N_LISTING),
+        "transactions": records.get(TX_LISTING, []),
         "findings": [
             {
                 "reason": f.reason,
@@ -258,3 +271,43 @@ async def dossier_detail(session: AsyncSession, province_code: str, code: str) -
             for f in findings
         ],
     }
+
+
+async def _records(session: AsyncSession, dossier: Dossier) -> dict[str, Any]:
+    """Both sides' records and the platform's transactions as the dossier's run read them:
+    the raw values the upstreams served beside what the service parsed them into. A
+    transaction belongs to the dossier by its payment reference or by the code it declares."""
+    staged = (
+        await session.exec(
+            select(StageItem).where(
+                col(StageItem.run_id) == dossier.run_id,
+                col(StageItem.listing).in_((P_LISTING, N_LISTING)),
+                col(StageItem.key) == dossier.key,
+            )
+        )
+    ).all()
+    records: dict[str, Any] = {}
+    reference = None
+    for item in staged:
+        if item.listing == P_LISTING:
+            provincial = ProvincialDossier.from_row(item.data)
+            reference = provincial.payment.reference if provincial.payment else None
+            records[P_LISTING] = plain(provincial)
+        else:
+            records[N_LISTING] = plain(NationalDossier.from_row(item.data))
+    belongs = col(StageItem.link_key) == dossier.key
+    if reference:
+        belongs = or_(belongs, col(StageItem.ref) == reference)
+    transactions = (
+        await session.exec(
+            select(StageItem)
+            .where(
+                col(StageItem.run_id) == dossier.run_id,
+                col(StageItem.listing) == TX_LISTING,
+                belongs,
+            )
+            .order_by(col(StageItem.moment), col(StageItem.key))
+        )
+    ).all()
+    records[TX_LISTING] = [plain(PaymentTransaction.from_row(t.data)) for t in transactions]
+    return records

@@ -43,6 +43,7 @@ from app.models import (
     Finding,
     FindingStatus,
     OrphanTransaction,
+    Run,
     StageItem,
     SubjectKind,
 )
@@ -515,6 +516,38 @@ def orphan_rows(
         }
         for t in orphans
     ]
+
+
+async def keep_stage(factory: SessionFactory, run_id: str, province_code: str) -> None:
+    """After a run's snapshot is committed, its staged listings stay: they are both sides' records
+    and the transactions that ``GET /dossiers/{code}`` shows. Its verdicts and staged findings go,
+    and so do the listings of the province's earlier runs that no snapshot row refers to any
+    more (a later run covered their period, or they never committed one)."""
+    referenced = (
+        sa.select(SNAPSHOT.c.run_id)
+        .where(SNAPSHOT.c.province_code == province_code)
+        .distinct()
+        .scalar_subquery()
+    )
+    finished_elsewhere = sa.select(col(Run.id)).where(
+        col(Run.province_code) == province_code,
+        col(Run.id) != run_id,
+        col(Run.active_province).is_(None),
+    )
+    async with factory() as session:
+        await session.exec(
+            delete(StageItem).where(
+                col(StageItem.run_id) == run_id, col(StageItem.listing) == FINDINGS_LISTING
+            )
+        )
+        await session.exec(delete(DossierResult).where(col(DossierResult.stage_run_id) == run_id))
+        await session.exec(
+            delete(StageItem).where(
+                col(StageItem.run_id).in_(finished_elsewhere),
+                col(StageItem.run_id).not_in(referenced),
+            )
+        )
+        await session.commit()
 
 
 async def drop_stage(factory: SessionFactory, run_id: str) -> None:

@@ -415,6 +415,7 @@ class RunExecutor:
         period = Period(run.period_from, run.period_to)
         provincial, national = self._upstreams(self._settings)
         clock = PhaseClock()
+        kept = False  # whether the run's snapshot now refers to its staged records
         try:
             async with provincial, national:
                 agencies = await provincial.list_agencies()
@@ -447,9 +448,14 @@ class RunExecutor:
                 agency_names=names,
             )
             clock.lap("judge")
-            await self._commit_dossiers(run, period, agencies.items, verdicts, details, clock)
+            kept = await self._commit_dossiers(
+                run, period, agencies.items, verdicts, details, clock
+            )
         finally:
-            await dossier_runs.drop_stage(self._factory, run.id)
+            if kept:
+                await dossier_runs.keep_stage(self._factory, run.id, run.province_code)
+            else:
+                await dossier_runs.drop_stage(self._factory, run.id)
 
     async def _commit_dossiers(
         self,
@@ -459,12 +465,13 @@ class RunExecutor:
         verdicts: dossier_runs.DossierVerdicts,
         details: dict[str, Any],
         clock: PhaseClock,
-    ) -> None:
+    ) -> bool:
+        """Commit the run's outcome; True when it replaced the snapshot with its dossiers."""
         now = utcnow()
         counts = dossier_runs.dossier_counts(verdicts)
         async with self._factory() as session:
             if not await self._still_ours(session, run):
-                return
+                return False
             changes = await dossier_runs.apply_dossier_findings(
                 session,
                 province_code=run.province_code,
@@ -489,6 +496,7 @@ class RunExecutor:
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
             await session.commit()
         self._count_outcome(run)
+        return not run.dry_run
 
     async def _sharp_drops(self, run: Run, listings: Mapping[str, Mapping[str, Any]]) -> list[str]:
         async with self._factory() as session:

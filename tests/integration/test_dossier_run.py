@@ -171,7 +171,13 @@ async def test_a_dossier_run_judges_every_dossier(
         assert dossiers[code(1)].verified_online
         orphans = (await session.exec(select(OrphanTransaction))).all()
         assert [o.transaction_id for o in orphans] == ["GD9"]
-        assert (await session.exec(select(StageItem))).all() == []  # staging dropped
+        # The listings stay as the dossiers' records; verdicts and staged findings go.
+        staged = (await session.exec(select(StageItem))).all()
+        assert {(s.run_id, s.listing) for s in staged} == {
+            (run["run_id"], "p"),
+            (run["run_id"], "n"),
+            (run["run_id"], "tx"),
+        }
         events = (
             await session.exec(
                 select(OutboxEvent).where(col(OutboxEvent.event_type) == "mismatch.opened")
@@ -197,6 +203,19 @@ async def test_a_dossier_run_judges_every_dossier(
         "resolved": 3,
         "unchanged": 1,
     }
+    async with factory() as session:
+        staged_runs = {s.run_id for s in (await session.exec(select(StageItem))).all()}
+    assert staged_runs == {rerun["run_id"]}  # the first run's records are no longer referred to
+
+    # A dry run keeps nothing: the snapshot still refers to the run before it.
+    dry = await service.reconcile(**PERIOD, dry_run=True)
+    assert dry["status"] == "succeeded"
+    async with factory() as session:
+        staged_runs = {s.run_id for s in (await session.exec(select(StageItem))).all()}
+    assert staged_runs == {rerun["run_id"]}
+    detail = (await service.get(f"/dossiers/{code(2)}")).json()
+    assert detail["national"]["online_flag"] == "1"
+    assert [t["transaction_id"] for t in detail["transactions"]] == ["GD2"]
 
 
 async def test_figures_and_lists_after_a_run(
@@ -275,8 +294,22 @@ async def test_figures_and_lists_after_a_run(
 
     detail = await service.get(f"/dossiers/{code(6)}")
     assert detail.status_code == 200, detail.text
-    assert detail.json()["dossier"]["verified_online"] is True
-    assert [f["reason"] for f in detail.json()["findings"]] == ["amount_mismatch"]
+    shown = detail.json()
+    assert shown["dossier"]["verified_online"] is True
+    assert [f["reason"] for f in shown["findings"]] == ["amount_mismatch"]
+    # Both sides and the platform's transactions, raw values beside parsed ones.
+    assert shown["provincial"]["code"] == code(6)
+    assert shown["provincial"]["payment"]["reference"] == "R6"
+    assert shown["provincial"]["payment"]["amount"] == 100000
+    assert [f["amount_raw"] for f in shown["national"]["fees"]] == ["100000"]
+    assert shown["national"]["online_flag"] == "1"
+    assert [(t["transaction_id"], t["amount_raw"], t["amount"]) for t in shown["transactions"]] == [
+        ("GD6", "90.000", 90000)
+    ]
+    unsynced = (await service.get(f"/dossiers/{code(2)}")).json()
+    assert unsynced["provincial"]["payment"]["reference"] == "R2"
+    assert unsynced["national"] is None
+    assert unsynced["transactions"] == []
 
     for path, params, status in [
         ("/dossiers/NOPE-1", {}, 404),
