@@ -72,6 +72,8 @@ async def run_demo(
             # deployment would refuse by default.
             "webhook_allowed_networks": "127.0.0.0/8,::1/128",
             "webhook_allow_http": True,
+            # The demo starts its one run itself; `recon serve` runs on the schedule.
+            "scheduler_enabled": False,
         }
         settings = Settings(_env_file=None, **values)
         console.print(f"[bold]Simulated upstreams[/bold] ({scenario}) at {sim.base_url}")

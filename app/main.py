@@ -17,7 +17,18 @@ from app.db import create_engine, create_session_factory
 from app.errors import install_error_handlers
 from app.migrate import upgrade
 from app.reconcile.runs import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
-from app.routers import dossiers, health, keys, kpi, procedures, reconcile, runs, webhooks
+from app.routers import (
+    dossiers,
+    health,
+    keys,
+    kpi,
+    procedures,
+    reconcile,
+    runs,
+    schedules,
+    webhooks,
+)
+from app.scheduler import Scheduler
 from app.settings import Settings, get_settings
 from app.webhooks.dispatcher import Dispatcher
 
@@ -73,12 +84,22 @@ def create_app(
         app.state.session_factory = factory
         app.state.executor = executor
         app.state.dispatcher = dispatcher
+        scheduler = Scheduler(
+            factory,
+            executor,
+            provinces=[config.national_province_code],
+            intervals=config.schedule_intervals() if config.scheduler_enabled else {},
+            poll_seconds=config.scheduler_poll_seconds,
+        )
+        app.state.scheduler = scheduler
         janitor = asyncio.create_task(_janitor(app, config.janitor_interval_seconds))
         if config.webhook_dispatcher_enabled:
             dispatcher.start()
+        scheduler.start()
         try:
             yield
         finally:
+            await scheduler.aclose()
             janitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await janitor
@@ -100,6 +121,7 @@ def create_app(
         health.router,
         reconcile.router,
         runs.router,
+        schedules.router,
         procedures.router,
         dossiers.router,
         kpi.router,

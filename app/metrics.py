@@ -46,3 +46,8 @@ WEBHOOK_BACKLOG = Gauge(
 WEBHOOK_OLDEST_PENDING = Gauge(
     "recon_webhook_oldest_pending_seconds", "Age of the oldest webhook delivery still pending."
 )
+SCHEDULE_TICKS = Counter(
+    "recon_schedule_ticks_total",
+    "Scheduled ticks this replica fired, by scope and outcome (started, skipped, failed).",
+    ["scope", "outcome"],
+)

@@ -24,6 +24,19 @@ def parse_schedule(text: str) -> tuple[timedelta, ...]:
     return tuple(delays)
 
 
+def parse_interval(text: str) -> timedelta | None:
+    """``"15m"`` as a timedelta; ``"off"``, ``""`` or zero as None (not scheduled)."""
+    if text.strip().lower() in ("", "off", "0", "none", "false"):
+        return None
+    delays = parse_schedule(text)
+    if len(delays) != 1:
+        raise ValueError(f"interval {text!r} is not one duration like 15m or 1h")
+    every = delays[0]
+    if every < timedelta(seconds=1):
+        raise ValueError(f"interval {text!r} is under a second")
+    return every
+
+
 class UpstreamSettings(BaseModel):
     """Connection and politeness settings for one upstream (P or N)."""
 
@@ -77,6 +90,27 @@ class Settings(BaseSettings):
     # declared abandoned by whichever replica looks next.
     run_lease_seconds: float = Field(default=60, gt=0)
     janitor_interval_seconds: float = Field(default=15, gt=0)
+
+    # Scheduler: every replica runs one; each tick fires in exactly one of them. Per scope an
+    # interval like 15m or 1h, or "off". Ticks fall on whole multiples of the interval (UTC).
+    scheduler_enabled: bool = True
+    schedule_procedures_every: str = "15m"
+    schedule_dossiers_every: str = "60m"
+    scheduler_poll_seconds: float = Field(default=5, gt=0)
+
+    @field_validator("schedule_procedures_every", "schedule_dossiers_every")
+    @classmethod
+    def _interval_parses(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+    def schedule_intervals(self) -> dict[str, timedelta]:
+        """The scopes that run on a schedule, with their intervals."""
+        configured = {
+            "procedures": parse_interval(self.schedule_procedures_every),
+            "dossiers": parse_interval(self.schedule_dossiers_every),
+        }
+        return {scope: every for scope, every in configured.items() if every is not None}
 
     # Webhook subscribers: https only unless allowed; private networks only when listed (CIDRs,
     # comma-separated), e.g. a provincial data centre's ranges, or 127.0.0.0/8 for the demo.

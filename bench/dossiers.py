@@ -173,6 +173,7 @@ def one_case(
         "DATABASE_URL": database_url,
         "RECON_ADMIN_KEY": ADMIN,
         "WEBHOOK_DISPATCHER_ENABLED": "false",
+        "SCHEDULER_ENABLED": "false",  # the benchmark's run is the only one
     }
     service_url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]

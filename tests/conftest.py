@@ -93,6 +93,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "janitor_interval_seconds": 3600,
         # Tests drive the dispatcher themselves (run_once); the ones that need it running say so.
         "webhook_dispatcher_enabled": False,
+        # Scheduled runs would race the runs tests start; tests/integration/test_scheduler.py
+        # drives the scheduler's ticks itself.
+        "scheduler_enabled": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

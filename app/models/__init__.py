@@ -7,6 +7,7 @@ from app.models.keys import ApiKey
 from app.models.outbox import OutboxEvent
 from app.models.procedures import Agency, ProcedureSnapshot
 from app.models.runs import ACTIVE_STATUSES, Run, RunScope, RunStatus
+from app.models.schedules import ScheduleTick, TickOutcome
 from app.models.webhooks import WebhookEndpoint, WebhookSecret
 
 __all__ = [
@@ -25,8 +26,10 @@ __all__ = [
     "Run",
     "RunScope",
     "RunStatus",
+    "ScheduleTick",
     "StageItem",
     "SubjectKind",
+    "TickOutcome",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -807,6 +807,7 @@ async def fail_abandoned_runs(factory: SessionFactory, *, now: datetime | None =
     """Declare failed every active run whose lease expired: its replica died or hung."""
     moment = now or utcnow()
     failed: list[str] = []
+    failed_scopes: list[str] = []
     async with factory() as session:
         rows = await session.exec(
             select(Run)
@@ -831,9 +832,10 @@ async def fail_abandoned_runs(factory: SessionFactory, *, now: datetime | None =
                     at=moment,
                 )
             failed.append(run.id)
+            failed_scopes.append(run.scope)
         await session.commit()
-    for _ in failed:
-        RUNS.labels("procedures", RunStatus.FAILED).inc()
+    for scope in failed_scopes:
+        RUNS.labels(scope, RunStatus.FAILED).inc()
     return failed
 
 
