@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal, Role, authenticate, require_role
 from app.db import SessionFactory
+from app.errors import BadRequest, NotFound
 from app.reconcile.runs import RunExecutor
 from app.settings import Settings
 
@@ -36,7 +37,32 @@ def get_executor(request: Request) -> RunExecutor:
     return executor
 
 
+def get_province(
+    request: Request,
+    province: Annotated[
+        str | None,
+        Query(
+            max_length=8,
+            description="MaTinh of the province (e.g. H53); needed when the deployment serves "
+            "several.",
+        ),
+    ] = None,
+) -> str:
+    codes = get_settings_dep(request).province_codes()
+    if province is None:
+        if len(codes) == 1:
+            return codes[0]
+        raise BadRequest(
+            "This deployment serves several provinces: say which with province=…", provinces=codes
+        )
+    code = province.strip().upper()
+    if code not in codes:
+        raise NotFound(f"Province {province!r} is not served here.", provinces=codes)
+    return code
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ProvinceDep = Annotated[str, Depends(get_province)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
 ExecutorDep = Annotated[RunExecutor, Depends(get_executor)]

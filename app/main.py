@@ -87,7 +87,7 @@ def create_app(
         scheduler = Scheduler(
             factory,
             executor,
-            provinces=[config.national_province_code],
+            provinces=config.province_codes(),
             intervals=config.schedule_intervals() if config.scheduler_enabled else {},
             poll_seconds=config.scheduler_poll_seconds,
         )

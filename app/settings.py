@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
@@ -54,6 +54,29 @@ class UpstreamSettings(BaseModel):
     retry_after_cap_s: float = 60.0
 
 
+class ProvinceSettings(BaseModel):
+    """One province of a national deployment: its own P, its own credentials on N, its MaTinh.
+    N's addresses default to the deployment's (one national portal)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=8, description="MaTinh on N, e.g. H53")
+    name: str = ""
+    provincial_base_url: str
+    provincial_token_url: str
+    provincial_client_id: str = "recon"
+    provincial_client_secret: SecretStr = SecretStr("")
+    national_base_url: str | None = None
+    national_token_url: str | None = None
+    national_client_id: str | None = None
+    national_client_secret: SecretStr | None = None
+
+    @field_validator("code")
+    @classmethod
+    def _code_is_upper(cls, value: str) -> str:
+        return value.strip().upper()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -73,6 +96,47 @@ class Settings(BaseSettings):
     national_client_secret: SecretStr = SecretStr("")
     national_page_size: int = Field(default=500, ge=1, le=500)
     national_province_code: str = "H53"
+
+    # A national deployment lists its provinces (JSON in PROVINCES), each with its own upstream
+    # settings; then the single-province settings above only lend N's defaults. Empty: the
+    # deployment serves NATIONAL_PROVINCE_CODE alone.
+    provinces: list[ProvinceSettings] = Field(default_factory=list)
+
+    @field_validator("provinces")
+    @classmethod
+    def _codes_are_unique(cls, value: list[ProvinceSettings]) -> list[ProvinceSettings]:
+        codes = [p.code for p in value]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"a province is listed twice: {codes}")
+        return value
+
+    def province_codes(self) -> list[str]:
+        return [p.code for p in self.provinces] or [self.national_province_code]
+
+    def for_province(self, code: str) -> Settings:
+        """These settings as one province's: its upstreams and its MaTinh."""
+        if not self.provinces:
+            if code != self.national_province_code:
+                raise KeyError(code)
+            return self
+        province = next((p for p in self.provinces if p.code == code), None)
+        if province is None:
+            raise KeyError(code)
+        return self.model_copy(
+            update={
+                "national_province_code": province.code,
+                "provincial_base_url": province.provincial_base_url,
+                "provincial_token_url": province.provincial_token_url,
+                "provincial_client_id": province.provincial_client_id,
+                "provincial_client_secret": province.provincial_client_secret,
+                "national_base_url": province.national_base_url or self.national_base_url,
+                "national_token_url": province.national_token_url or self.national_token_url,
+                "national_client_id": province.national_client_id or self.national_client_id,
+                "national_client_secret": province.national_client_secret
+                or self.national_client_secret,
+                "provinces": [],
+            }
+        )
 
     upstream_max_concurrency: int = Field(default=4, ge=1, le=64)
     upstream_connect_timeout_s: float = 5.0

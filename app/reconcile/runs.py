@@ -377,7 +377,7 @@ class RunExecutor:
 
     async def _execute_procedures(self, run: Run) -> None:
         period = Period(run.period_from, run.period_to)
-        provincial, national = self._upstreams(self._settings)
+        provincial, national = self._upstreams(self._settings.for_province(run.province_code))
         async with provincial, national:
             agencies, procedures, payment_info, stats = await asyncio.gather(
                 provincial.list_agencies(),
@@ -413,7 +413,7 @@ class RunExecutor:
 
     async def _execute_dossiers(self, run: Run) -> None:
         period = Period(run.period_from, run.period_to)
-        provincial, national = self._upstreams(self._settings)
+        provincial, national = self._upstreams(self._settings.for_province(run.province_code))
         clock = PhaseClock()
         kept = False  # whether the run's snapshot now refers to its staged records
         try:

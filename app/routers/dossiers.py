@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from app.dependencies import ReaderDep, SessionDep, SettingsDep
+from app.dependencies import ProvinceDep, ReaderDep, SessionDep
 from app.read import dossiers
 from app.reconcile.dossier_rules import DOSSIER_REASONS
 
@@ -23,7 +23,7 @@ Cursor = Annotated[str | None, Query(max_length=512)]
 async def mismatches(
     principal: ReaderDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     reason: Reason | None = None,
     agency: Agency = None,
     include_descendants: bool = False,
@@ -34,7 +34,7 @@ async def mismatches(
 ) -> dict[str, Any]:
     return await dossiers.mismatches(
         session,
-        province_code=settings.national_province_code,
+        province_code=province,
         reason=reason,
         agency=agency,
         descendants=include_descendants,
@@ -49,7 +49,7 @@ async def mismatches(
 async def offline(
     principal: ReaderDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     from_: Annotated[date, Query(alias="from")],
     to: date,
     agency: Agency = None,
@@ -59,7 +59,7 @@ async def offline(
 ) -> dict[str, Any]:
     return await dossiers.offline(
         session,
-        province_code=settings.national_province_code,
+        province_code=province,
         agency=agency,
         descendants=include_descendants,
         start=from_,
@@ -73,7 +73,7 @@ async def offline(
 async def orphan_transactions(
     principal: ReaderDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     agency: Agency = None,
     include_descendants: bool = True,
     limit: Limit = 100,
@@ -82,7 +82,7 @@ async def orphan_transactions(
     """Verified platform payments that match no dossier of the reconciled period."""
     return await dossiers.orphan_transactions(
         session,
-        province_code=settings.national_province_code,
+        province_code=province,
         agency=agency,
         descendants=include_descendants,
         limit=limit,
@@ -94,7 +94,7 @@ async def orphan_transactions(
 async def detail(
     principal: ReaderDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     code: Annotated[str, Path(max_length=128)],
 ) -> dict[str, Any]:
-    return await dossiers.dossier_detail(session, settings.national_province_code, code)
+    return await dossiers.dossier_detail(session, province, code)

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, text
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.dependencies import SessionDep, SettingsDep
 from app.metrics import OPEN_FINDINGS, WEBHOOK_BACKLOG, WEBHOOK_OLDEST_PENDING
@@ -37,27 +38,21 @@ async def ready(request: Request, session: SessionDep, settings: SettingsDep) ->
     except Exception as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
         healthy = False
-    last: dict[str, Any] | None = None
+    last_runs: dict[str, dict[str, Any] | None] = {}
     if checks.get("database") == "ok":
-        rows = await session.exec(
-            select(Run)
-            .where(
-                col(Run.province_code) == settings.national_province_code,
-                col(Run.status).not_in([RunStatus.QUEUED, RunStatus.RUNNING]),
-            )
-            .order_by(col(Run.finished_at).desc())
-            .limit(1)
-        )
-        run = rows.first()
-        if run is not None and run.finished_at is not None:
-            last = {
-                "run_id": run.id,
-                "scope": run.scope,
-                "status": run.status,
-                "finished_at": run.finished_at.isoformat(),
-                "age_seconds": round((utcnow() - run.finished_at).total_seconds(), 1),
-            }
-    body = {"status": "ok" if healthy else "unavailable", "checks": checks, "last_run": last}
+        for province_code in settings.province_codes():
+            last_runs[province_code] = await _last_run(session, province_code)
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        "checks": checks,
+        # The newest finished run of any province, and each province's.
+        "last_run": max(
+            (run for run in last_runs.values() if run),
+            key=lambda run: str(run["finished_at"]),
+            default=None,
+        ),
+        "last_runs": last_runs,
+    }
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
@@ -65,16 +60,16 @@ async def ready(request: Request, session: SessionDep, settings: SettingsDep) ->
 async def metrics(session: SessionDep, settings: SettingsDep) -> Response:
     # Open findings live in the database (shared by every replica), so read them at scrape time.
     rows = await session.exec(
-        select(col(Finding.reason), func.count())
+        select(col(Finding.province_code), col(Finding.reason), func.count())
         .where(
-            col(Finding.province_code) == settings.national_province_code,
+            col(Finding.province_code).in_(settings.province_codes()),
             col(Finding.status) == FindingStatus.OPEN,
         )
-        .group_by(col(Finding.reason))
+        .group_by(col(Finding.province_code), col(Finding.reason))
     )
     OPEN_FINDINGS.clear()
-    for reason, count in rows.all():
-        OPEN_FINDINGS.labels(settings.national_province_code, reason).set(count)
+    for province_code, reason, count in rows.all():
+        OPEN_FINDINGS.labels(province_code, reason).set(count)
     # Webhook backlog (every replica's, from the shared database): what alerting watches.
     backlog = await session.exec(
         select(col(WebhookDelivery.status), func.count(), func.min(WebhookDelivery.created_at))
@@ -88,3 +83,25 @@ async def metrics(session: SessionDep, settings: SettingsDep) -> Response:
         if status == DeliveryStatus.PENDING and oldest is not None:
             WEBHOOK_OLDEST_PENDING.set((utcnow() - oldest).total_seconds())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _last_run(session: AsyncSession, province_code: str) -> dict[str, Any] | None:
+    rows = await session.exec(
+        select(Run)
+        .where(
+            col(Run.province_code) == province_code,
+            col(Run.status).not_in([RunStatus.QUEUED, RunStatus.RUNNING]),
+        )
+        .order_by(col(Run.finished_at).desc())
+        .limit(1)
+    )
+    run = rows.first()
+    if run is None or run.finished_at is None:
+        return None
+    return {
+        "run_id": run.id,
+        "scope": run.scope,
+        "status": run.status,
+        "finished_at": run.finished_at.isoformat(),
+        "age_seconds": round((utcnow() - run.finished_at).total_seconds(), 1),
+    }

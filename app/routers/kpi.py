@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from app.dependencies import ReaderDep, SessionDep, SettingsDep
+from app.dependencies import ProvinceDep, ReaderDep, SessionDep, SettingsDep
 from app.read import kpi
 
 router = APIRouter(prefix="/kpi", tags=["figures"])
@@ -21,6 +21,7 @@ async def online_payment(
     principal: ReaderDep,
     session: SessionDep,
     settings: SettingsDep,
+    province: ProvinceDep,
     from_: Annotated[date, Query(alias="from")],
     to: date,
     group: GroupParam = "agency",
@@ -30,7 +31,7 @@ async def online_payment(
     against the year's target; worst first."""
     return await kpi.online_payment(
         session,
-        province_code=settings.national_province_code,
+        province_code=province,
         start=from_,
         end=to,
         group=group,
@@ -43,7 +44,7 @@ async def online_payment(
 async def overdue(
     principal: ReaderDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     from_month: Month,
     to_month: Month,
     group: GroupParam = "agency",
@@ -51,7 +52,7 @@ async def overdue(
     """Per group and calendar month: finished, overdue, rate, change in points, open past due."""
     return await kpi.overdue(
         session,
-        province_code=settings.national_province_code,
+        province_code=province,
         from_month=from_month,
         to_month=to_month,
         group=group,

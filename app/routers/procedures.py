@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from app.dependencies import ReaderDep, SessionDep, SettingsDep
+from app.dependencies import ProvinceDep, ReaderDep, SessionDep
 from app.read.procedures import orphans_on_national, procedure_detail, unsynced_procedures
 from app.reconcile.procedures import REASON_CODES
 
@@ -20,7 +20,7 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 async def unsynced(
     principal: ReaderDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     level: Literal["tinh", "huyen", "xa"] | None = None,
     agency: Annotated[str | None, Query(max_length=64, description="MaDonVi")] = None,
     reason: ReasonCode | None = None,
@@ -29,7 +29,7 @@ async def unsynced(
 ) -> dict[str, Any]:
     return await unsynced_procedures(
         session,
-        province_code=settings.national_province_code,
+        province_code=province,
         level=level,
         agency=agency,
         reason=reason,
@@ -42,22 +42,18 @@ async def unsynced(
 async def orphans(
     principal: ReaderDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     limit: Limit = 100,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:
-    return await orphans_on_national(
-        session, province_code=settings.national_province_code, limit=limit, cursor=cursor
-    )
+    return await orphans_on_national(session, province_code=province, limit=limit, cursor=cursor)
 
 
 @router.get("/{procedure_code}")
 async def procedure(
     principal: ReaderDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     procedure_code: Annotated[str, Path(max_length=32, pattern=r"^\s*\d\.\d{6}\s*$")],
 ) -> dict[str, Any]:
-    return await procedure_detail(
-        session, province_code=settings.national_province_code, procedure_code=procedure_code
-    )
+    return await procedure_detail(session, province_code=province, procedure_code=procedure_code)

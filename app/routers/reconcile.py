@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.dependencies import ExecutorDep, OperatorDep, SessionFactoryDep, SettingsDep
+from app.dependencies import ExecutorDep, OperatorDep, ProvinceDep, SessionFactoryDep
 from app.domain.records import Period
 from app.domain.values import default_period
 from app.models import RunScope
@@ -56,7 +56,7 @@ class ReconcileAccepted(BaseModel):
 @router.post("/reconcile", status_code=status.HTTP_202_ACCEPTED, response_model=ReconcileAccepted)
 async def reconcile(
     principal: OperatorDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     factory: SessionFactoryDep,
     executor: ExecutorDep,
     body: Annotated[ReconcileBody | None, Body()] = None,
@@ -64,7 +64,7 @@ async def reconcile(
     request = body or ReconcileBody()
     submission = await submit_run(
         factory,
-        province_code=settings.national_province_code,
+        province_code=province,
         request=RunRequest(
             scope=RunScope(request.scope),
             period=request.period(),

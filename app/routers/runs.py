@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.dependencies import ReaderDep, SessionDep, SettingsDep
+from app.dependencies import ProvinceDep, ReaderDep, SessionDep
 from app.models import RunStatus
 from app.read.runs import get_run, list_runs, run_view
 
@@ -17,14 +17,14 @@ router = APIRouter(tags=["runs"])
 async def runs(
     principal: ReaderDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     return await list_runs(
         session,
-        province_code=settings.national_province_code,
+        province_code=province,
         status=status,
         limit=limit,
         cursor=cursor,

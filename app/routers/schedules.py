@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.dependencies import ReaderDep, SessionDep, SettingsDep
+from app.dependencies import ProvinceDep, ReaderDep, SessionDep, SettingsDep
 from app.models import ScheduleTick
 from app.models.types import utcnow
 from app.scheduler import recent_ticks, slot_start, tick_slot
@@ -31,9 +31,10 @@ async def schedules(
     principal: ReaderDep,
     session: SessionDep,
     settings: SettingsDep,
+    province: ProvinceDep,
     ticks: Annotated[int, Query(ge=0, le=200, description="Recent ticks per scope.")] = 20,
 ) -> dict[str, Any]:
-    province_code = settings.national_province_code
+    province_code = province
     intervals = settings.schedule_intervals()
     now = utcnow()
     scopes = []

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from app.dependencies import AdminDep, SessionDep, SettingsDep
+from app.dependencies import AdminDep, ProvinceDep, SessionDep, SettingsDep
 from app.models import DeliveryStatus
 from app.webhooks import deliveries
 from app.webhooks import endpoints as service
@@ -70,13 +70,17 @@ class Rotation(BaseModel):
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create(
-    principal: AdminDep, session: SessionDep, settings: SettingsDep, body: EndpointCreate
+    principal: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    province: ProvinceDep,
+    body: EndpointCreate,
 ) -> dict[str, Any]:
     policy = service.ssrf_policy(settings.webhook_allowed_networks, settings.webhook_allow_http)
     await service.validate_url(body.url, policy)
     endpoint, secret = await service.create_endpoint(
         session,
-        province_code=settings.national_province_code,
+        province_code=province,
         url=body.url,
         event_types=list(body.event_types),
         agency_codes=body.agency_codes,
@@ -87,17 +91,17 @@ async def create(
 
 @router.get("")
 async def list_all(
-    principal: AdminDep, session: SessionDep, settings: SettingsDep
+    principal: AdminDep, session: SessionDep, province: ProvinceDep
 ) -> dict[str, Any]:
-    endpoints = await service.list_endpoints(session, settings.national_province_code)
+    endpoints = await service.list_endpoints(session, province)
     return {"items": [service.endpoint_view(e) for e in endpoints]}
 
 
 @router.get("/{endpoint_id}")
 async def get(
-    principal: AdminDep, session: SessionDep, settings: SettingsDep, endpoint_id: EndpointId
+    principal: AdminDep, session: SessionDep, province: ProvinceDep, endpoint_id: EndpointId
 ) -> dict[str, Any]:
-    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    endpoint = await service.get_endpoint(session, province, endpoint_id)
     return service.endpoint_view(endpoint)
 
 
@@ -106,10 +110,11 @@ async def update(
     principal: AdminDep,
     session: SessionDep,
     settings: SettingsDep,
+    province: ProvinceDep,
     endpoint_id: EndpointId,
     body: EndpointUpdate,
 ) -> dict[str, Any]:
-    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    endpoint = await service.get_endpoint(session, province, endpoint_id)
     changes = body.model_dump(exclude_unset=True)
     if changes.get("url"):
         policy = service.ssrf_policy(settings.webhook_allowed_networks, settings.webhook_allow_http)
@@ -120,9 +125,9 @@ async def update(
 
 @router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete(
-    principal: AdminDep, session: SessionDep, settings: SettingsDep, endpoint_id: EndpointId
+    principal: AdminDep, session: SessionDep, province: ProvinceDep, endpoint_id: EndpointId
 ) -> None:
-    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    endpoint = await service.get_endpoint(session, province, endpoint_id)
     await service.delete_endpoint(session, endpoint)
 
 
@@ -131,10 +136,11 @@ async def rotate(
     principal: AdminDep,
     session: SessionDep,
     settings: SettingsDep,
+    province: ProvinceDep,
     endpoint_id: EndpointId,
     body: Annotated[Rotation | None, Body()] = None,
 ) -> dict[str, Any]:
-    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    endpoint = await service.get_endpoint(session, province, endpoint_id)
     hours = body.grace_hours if body and body.grace_hours is not None else None
     grace = timedelta(hours=settings.webhook_secret_grace_hours if hours is None else hours)
     secret, until = await service.rotate_secret(session, endpoint, grace)
@@ -145,14 +151,14 @@ async def rotate(
 async def list_deliveries(
     principal: AdminDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     endpoint_id: EndpointId,
     status: DeliveryStatus | None = None,
     event_type: EventType | None = None,
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    await service.get_endpoint(session, province, endpoint_id)
     return await deliveries.list_deliveries(
         session, endpoint_id, status=status, event_type=event_type, limit=limit, cursor=cursor
     )
@@ -162,11 +168,11 @@ async def list_deliveries(
 async def get_delivery(
     principal: AdminDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     endpoint_id: EndpointId,
     message_id: MessageId,
 ) -> dict[str, Any]:
-    await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    await service.get_endpoint(session, province, endpoint_id)
     return await deliveries.get_delivery(session, endpoint_id, message_id)
 
 
@@ -174,12 +180,12 @@ async def get_delivery(
 async def list_attempts(
     principal: AdminDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     endpoint_id: EndpointId,
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    await service.get_endpoint(session, province, endpoint_id)
     return await deliveries.list_attempts(session, endpoint_id, limit=limit, cursor=cursor)
 
 
@@ -190,11 +196,11 @@ async def redeliver(
     request: Request,
     principal: AdminDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     endpoint_id: EndpointId,
     message_id: MessageId,
 ) -> dict[str, Any]:
-    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    endpoint = await service.get_endpoint(session, province, endpoint_id)
     view = await deliveries.redeliver(session, endpoint, message_id)
     request.app.state.dispatcher.wake()
     return view
@@ -205,11 +211,11 @@ async def recover(
     request: Request,
     principal: AdminDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     endpoint_id: EndpointId,
     body: Recovery,
 ) -> dict[str, Any]:
-    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    endpoint = await service.get_endpoint(session, province, endpoint_id)
     requeued = await deliveries.recover(session, endpoint, body.since, body.until)
     request.app.state.dispatcher.wake()
     return {"endpoint_id": endpoint.id, "requeued": requeued}
@@ -220,11 +226,11 @@ async def send_test(
     request: Request,
     principal: AdminDep,
     session: SessionDep,
-    settings: SettingsDep,
+    province: ProvinceDep,
     endpoint_id: EndpointId,
     body: Annotated[TestEvent | None, Body()] = None,
 ) -> dict[str, Any]:
-    endpoint = await service.get_endpoint(session, settings.national_province_code, endpoint_id)
+    endpoint = await service.get_endpoint(session, province, endpoint_id)
     sent = await deliveries.send_test_event(session, endpoint, (body or TestEvent()).event_type)
     request.app.state.dispatcher.wake()
     return sent
