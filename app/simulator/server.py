@@ -7,6 +7,7 @@ python -m app.simulator.server --scenario dong-thap-2023 --scale 3.1   # ~1,000,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import uvicorn
 
@@ -25,10 +26,15 @@ def run_simulator(
     seed: int | None = None,
     credentials: Credentials | None = None,
     scale: float = 1.0,
+    province_code: str | None = None,
 ) -> None:
-    """Serve until interrupted; ``scale`` multiplies the scenario's dossiers (planned up front)."""
+    """Serve until interrupted; ``scale`` multiplies the scenario's dossiers (planned up front);
+    ``province_code`` makes N answer for another MaTinh (many provinces, one scenario's data)."""
+    scenario = get_scenario(scenario_name, seed, dossier_scale=scale)
+    if province_code:
+        scenario = dataclasses.replace(scenario, province_code=province_code.upper())
     app = create_simulator_app(
-        get_scenario(scenario_name, seed, dossier_scale=scale),
+        scenario,
         faults,
         credentials=credentials,
         prebuild_dossiers=True,
@@ -123,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiplies the dossiers (3.1: ~1,000,000)"
     )
+    parser.add_argument(
+        "--province-code", default=None, help="N answers for this MaTinh instead of the scenario's"
+    )
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--rate-429", type=float, default=0.0)
     parser.add_argument("--rate-503", type=float, default=0.0)
@@ -136,7 +145,15 @@ def main(argv: list[str] | None = None) -> None:
         rate_n_busy=args.rate_n_busy,
         shift_passes=args.shift_passes,
     )
-    run_simulator(args.host, args.port, args.scenario, faults, seed=args.seed, scale=args.scale)
+    run_simulator(
+        args.host,
+        args.port,
+        args.scenario,
+        faults,
+        seed=args.seed,
+        scale=args.scale,
+        province_code=args.province_code,
+    )
 
 
 if __name__ == "__main__":
