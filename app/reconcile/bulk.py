@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from asyncpg.exceptions import UniqueViolationError  # type: ignore[import-untyped]
 from sqlalchemy import JSON, Table
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -77,6 +78,15 @@ async def upsert_rows(
         )
         await connection.execute(upsert, list(rows))
         return
+    # Almost every page brings only new keys: COPY straight into the table, under a savepoint
+    # so that the rare page repeating a key (the contract's shifting pages) can be merged instead.
+    await _begin(connection)
+    try:
+        async with connection.begin_nested():
+            await _copy(connection, table, columns, rows)
+        return
+    except UniqueViolationError:  # raised by the driver itself: COPY bypasses SQLAlchemy
+        pass
     # COPY cannot resolve conflicts: copy into a transaction-scoped twin, then merge in SQL.
     incoming = f"incoming_{table.name}"
     await connection.exec_driver_sql(
