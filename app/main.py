@@ -8,15 +8,19 @@ import gc
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from app.db import create_engine, create_session_factory
 from app.errors import install_error_handlers
 from app.migrate import upgrade
+from app.models.types import utcnow
 from app.reconcile.runs import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
+from app.retention import purge_expired
 from app.routers import (
     dossiers,
     health,
@@ -34,17 +38,27 @@ from app.webhooks.dispatcher import Dispatcher
 
 logger = logging.getLogger(__name__)
 
+PURGE_EVERY_S = 3600  # retention is in days; once an hour is plenty
+
 
 def replica_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-async def _janitor(app: FastAPI, interval: float) -> None:
+async def _janitor(app: FastAPI, interval: float, retention_days: float) -> None:
+    purged_at = 0.0
     while True:
         try:
             abandoned = await fail_abandoned_runs(app.state.session_factory)
             if abandoned:
                 logger.warning("runs declared abandoned: %s", ", ".join(abandoned))
+            if retention_days and time.monotonic() - purged_at > PURGE_EVERY_S:
+                purged_at = time.monotonic()
+                purged = await purge_expired(
+                    app.state.session_factory, now=utcnow(), keep=timedelta(days=retention_days)
+                )
+                if purged.events or purged.ticks:
+                    logger.info("retention: %s", purged)
         except Exception:
             logger.exception("janitor pass failed")
         await asyncio.sleep(interval)
@@ -92,7 +106,9 @@ def create_app(
             poll_seconds=config.scheduler_poll_seconds,
         )
         app.state.scheduler = scheduler
-        janitor = asyncio.create_task(_janitor(app, config.janitor_interval_seconds))
+        janitor = asyncio.create_task(
+            _janitor(app, config.janitor_interval_seconds, config.retention_days)
+        )
         if config.webhook_dispatcher_enabled:
             dispatcher.start()
         scheduler.start()

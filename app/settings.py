@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     # declared abandoned by whichever replica looks next.
     run_lease_seconds: float = Field(default=60, gt=0)
     janitor_interval_seconds: float = Field(default=15, gt=0)
+    # Webhook events (with their deliveries and attempts) and scheduled ticks older than this
+    # are deleted; runs and findings are kept. 0 keeps everything.
+    retention_days: float = Field(default=90, ge=0)
 
     # Scheduler: every replica runs one; each tick fires in exactly one of them. Per scope an
     # interval like 15m or 1h, or "off". Ticks fall on whole multiples of the interval (UTC).
