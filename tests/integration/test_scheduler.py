@@ -4,7 +4,7 @@ time passing."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,8 +12,9 @@ from pydantic import ValidationError
 
 from app.domain.records import Period
 from app.models import RunScope, TickOutcome
+from app.models.types import utcnow
 from app.reconcile.runs import RunRequest, submit_run
-from app.scheduler import Scheduler
+from app.scheduler import Scheduler, slot_start, tick_slot
 from app.settings import Settings, parse_interval
 from tests.conftest import make_settings
 from tests.integration.test_dossier_run import World, world  # noqa: F401  (fixture)
@@ -23,7 +24,8 @@ EVERY = timedelta(minutes=15)
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2023, 10, 2, 1, 0, 5, tzinfo=UTC)
+        # Just after the start of the current tick: real time, so retention leaves its rows be.
+        self.now = slot_start(tick_slot(utcnow(), EVERY), EVERY) + timedelta(seconds=5)
 
     def __call__(self) -> datetime:
         return self.now
