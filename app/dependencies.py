@@ -16,12 +16,14 @@ from app.reconcile.runs import RunExecutor
 from app.settings import Settings
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Every dependency is ``async`` though most await nothing: FastAPI runs a plain ``def`` one in its
+# thread pool, a thread hop per request for an attribute lookup (bench/api.py measured it).
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session_factory(request: Request) -> SessionFactory:
+async def get_session_factory(request: Request) -> SessionFactory:
     factory: SessionFactory = request.app.state.session_factory
     return factory
 
@@ -32,12 +34,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_executor(request: Request) -> RunExecutor:
+async def get_executor(request: Request) -> RunExecutor:
     executor: RunExecutor = request.app.state.executor
     return executor
 
 
-def get_province(
+async def get_province(
     request: Request,
     province: Annotated[
         str | None,
@@ -48,7 +50,7 @@ def get_province(
         ),
     ] = None,
 ) -> str:
-    codes = get_settings_dep(request).province_codes()
+    codes = (await get_settings_dep(request)).province_codes()
     if province is None:
         if len(codes) == 1:
             return codes[0]

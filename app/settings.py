@@ -207,6 +207,23 @@ class Settings(BaseSettings):
     def webhook_schedule(self) -> tuple[timedelta, ...]:
         return parse_schedule(self.webhook_retry_schedule)
 
+    # Incremental polling: a procedure run asks P only for the items changed since the last
+    # complete one started (less the overlap, for clock skew and items saved while it read),
+    # keeping the rest as stored. Deletions are invisible that way, so a run is a full re-check
+    # when the last one is older than PROCEDURE_FULL_CHECK_EVERY ("off": only when asked for).
+    procedure_incremental: bool = True
+    procedure_full_check_every: str = "1d"
+    procedure_updated_since_overlap_s: float = Field(default=300, ge=0)
+
+    @field_validator("procedure_full_check_every")
+    @classmethod
+    def _full_check_interval_parses(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+    def procedure_full_check_interval(self) -> timedelta | None:
+        return parse_interval(self.procedure_full_check_every)
+
     # Resolution 01/NQ-CP: share of fee-bearing dossiers paid online, per year
     # ("2023:0.3,2025:0.5"); the year of the period's end applies, others use the default.
     online_payment_target: float = Field(default=0.3, ge=0, le=1)

@@ -48,6 +48,9 @@ class ProcedureSnapshot(SQLModel, table=True):
     reasons: list[str] = Field(default_factory=list, sa_type=JSONType)
     provincial: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     national: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    # Of everything the row (and its findings) derive from; equal next run: nothing to redo.
     fingerprint: str | None = Field(default=None, max_length=64)
+    # Of P's item alone, so a run that reads only P's changes can fingerprint the others.
+    provincial_fingerprint: str | None = Field(default=None, max_length=64)
     run_id: str = Field(max_length=36)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

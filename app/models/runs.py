@@ -35,6 +35,9 @@ class Run(SQLModel, table=True):
     __table_args__ = (
         Index("ix_runs_province_scope_status", "province_code", "scope", "status"),
         Index("ix_runs_province_created", "province_code", "created_at"),
+        # Every read asks for the province's latest finished run (the answer cache's key, the
+        # latest complete part): a backward walk of this index, however many runs pile up.
+        Index("ix_runs_province_finished", "province_code", "finished_at"),
     )
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
@@ -46,6 +49,8 @@ class Run(SQLModel, table=True):
     period_to: date
     dry_run: bool = False
     accept_drop: bool = False
+    # Asked for a full re-check of the procedures (every item of P), not only what changed.
+    full_check: bool = False
     # Identical requests coalesce onto the active run; this is what "identical" means.
     request_key: str = Field(max_length=64)
     # Set to the province code while the run is queued or running, NULL after: a UNIQUE index on

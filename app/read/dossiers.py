@@ -20,20 +20,16 @@ from app.models import (
     SubjectKind,
 )
 from app.pagination import decode_cursor, encode_cursor
-from app.read.kpi import hierarchy, period_bounds
+from app.read.kpi import Hierarchy, hierarchy, period_bounds
 from app.reconcile.dossier_runs import N_LISTING, P_LISTING, TX_LISTING
 from app.reconcile.normalize import normalize_code
 
 
-async def _agency_filter(
-    session: AsyncSession, province_code: str, agency: str | None, descendants: bool
-) -> set[str] | None:
+def _agency_filter(tree: Hierarchy, agency: str | None, descendants: bool) -> set[str] | None:
     if agency is None:
         return None
     code = normalize_code(agency)
-    if not descendants:
-        return {code}
-    return (await hierarchy(session, province_code)).descendants(code)
+    return tree.descendants(code) if descendants else {code}
 
 
 def _dossier_view(dossier: Dossier, names: dict[str, str]) -> dict[str, Any]:
@@ -71,7 +67,9 @@ async def mismatches(
 ) -> dict[str, Any]:
     """Open dossier findings with their dossier, by (dossier, reason); counts per reason."""
     after = decode_cursor(cursor, 2)
-    agencies = await _agency_filter(session, province_code, agency, descendants)
+    # Read once: the agency filter and the names on every item both come from it.
+    tree = await hierarchy(session, province_code)
+    agencies = _agency_filter(tree, agency, descendants)
     conditions = [
         col(Finding.province_code) == province_code,
         col(Finding.subject_kind) == SubjectKind.DOSSIER,
@@ -107,7 +105,7 @@ async def mismatches(
         .limit(limit + 1)
     )
     page = list(rows.all())
-    names = (await hierarchy(session, province_code)).names
+    names = tree.names
     items = []
     for finding, dossier in page[:limit]:
         items.append(
@@ -142,7 +140,8 @@ async def offline(
     """Fee-bearing dossiers paid outside the platform: per agency, then the dossiers."""
     low, high = period_bounds(start, end)
     after = decode_cursor(cursor, 1)
-    agencies = await _agency_filter(session, province_code, agency, descendants)
+    tree = await hierarchy(session, province_code)
+    agencies = _agency_filter(tree, agency, descendants)
     conditions = [
         col(Dossier.province_code) == province_code,
         col(Dossier.paid_offline).is_(True),
@@ -151,7 +150,6 @@ async def offline(
     ]
     if agencies is not None:
         conditions.append(col(Dossier.agency_code).in_(agencies))
-    tree = await hierarchy(session, province_code)
     per_agency = await session.exec(
         select(col(Dossier.agency_code), col(Dossier.payment_method), func.count())
         .where(*conditions)
@@ -193,7 +191,8 @@ async def orphan_transactions(
     """Verified payments of the last complete run's period that match no dossier (§3): listed
     apart, never findings, because nobody on P's side can fix them by editing a dossier."""
     after = decode_cursor(cursor, 1)
-    agencies = await _agency_filter(session, province_code, agency, descendants)
+    tree = await hierarchy(session, province_code)
+    agencies = _agency_filter(tree, agency, descendants)
     conditions = [col(OrphanTransaction.province_code) == province_code]
     if agencies is not None:
         conditions.append(col(OrphanTransaction.agency_code).in_(agencies))
@@ -212,7 +211,7 @@ async def orphan_transactions(
         .limit(limit + 1)
     )
     page = list(rows.all())
-    names = (await hierarchy(session, province_code)).names
+    names = tree.names
     return {
         "summary": {"transactions": int(count), "amount": int(amount or 0)},
         "items": [

@@ -20,6 +20,7 @@ from app.models import (
 )
 from app.pagination import decode_cursor, encode_cursor
 from app.read.complete_runs import latest_complete
+from app.reconcile import sightings
 from app.reconcile.normalize import normalize_code
 
 
@@ -221,8 +222,15 @@ async def procedure_detail(
                 }
             )
     names = await _agency_names(session, province_code, {s.agency_code for s in snapshots})
+    # Procedure runs do not rewrite a finding they see unchanged: an open finding's last
+    # sighting is the latest complete procedure run (app.reconcile.sightings).
+    through = await sightings.latest_procedure_run(session, province_code)
+    numbers = await sightings.sequences(
+        session, {f.last_run_id for f in findings if f.status == FindingStatus.OPEN}
+    )
 
     def finding_view(f: Finding) -> dict[str, Any]:
+        seen = sightings.sighting(f, through, numbers)
         return {
             "id": f.id,
             "agency_code": f.agency_code,
@@ -231,8 +239,8 @@ async def procedure_detail(
             "episode": f.episode,
             "evidence": f.evidence,
             "first_seen_at": f.first_seen_at.isoformat(),
-            "last_seen_at": f.last_seen_at.isoformat(),
-            "seen_count": f.seen_count,
+            "last_seen_at": seen.last_seen_at.isoformat(),
+            "seen_count": seen.seen_count,
             "resolved_at": f.resolved_at.isoformat() if f.resolved_at else None,
             "history": events.get(f.id or -1, []),
         }

@@ -24,6 +24,7 @@ def run_view(run: Run, *, detail: bool = False) -> dict[str, Any]:
         "period_to": run.period_to.isoformat(),
         "dry_run": run.dry_run,
         "accept_drop": run.accept_drop,
+        "full": run.full_check,
         "created_at": run.created_at.isoformat(),
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,

@@ -12,15 +12,21 @@ Two kinds of data sit on a result, on purpose:
   ``LoiDongBo`` text, ``NgayDongBo``, ``KhoBac``) may appear in it.
 * ``provincial`` / ``national`` snapshots and ``fingerprint`` — everything shown to a user,
   volatile fields included; the fingerprint lets the caller skip rewriting unchanged items.
+
+A run that already holds the last complete run's judgements (``StoredSubject``) judges only what
+changed: ``plan_changes`` fingerprints every key's inputs (P's item, N's item, the period's
+statistic where it matters, the rules' version) and lists the keys whose fingerprint moved;
+``judge_changes`` judges those and carries the others over as they were stored.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+import orjson
 
 from app.domain.records import (
     DataQualityWarning,
@@ -30,6 +36,7 @@ from app.domain.records import (
     ProcedureStat,
     ProvincialProcedure,
 )
+from app.domain.values import parse_local_time
 from app.reconcile.normalize import (
     is_known_bank,
     is_valid_account,
@@ -44,15 +51,31 @@ __all__ = [
     "LISTING_NATIONAL_PAYMENT_INFO",
     "LISTING_PROVINCIAL_PROCEDURES",
     "REASON_CODES",
+    "RULES_VERSION",
+    "ChangePlan",
     "ConfigurationResult",
+    "JudgedChanges",
     "LevelFigure",
     "Orphan",
     "ProcedureReconciliation",
+    "Standing",
+    "StoredSubject",
+    "UnpaidConfiguration",
     "configuration_key",
+    "judge_changes",
+    "keyed_inputs",
+    "listing_warnings",
     "national_snapshot",
+    "plan_changes",
+    "provincial_from_snapshot",
     "provincial_snapshot",
     "reconcile_procedures",
+    "summarize",
 ]
+
+# Part of every fingerprint: a release that changes a rule (or what a snapshot holds) bumps it,
+# and its first run judges every key again instead of trusting judgements made by the old rules.
+RULES_VERSION: Final = "2"
 
 # The §1 table order; reasons on a result are always listed in this order.
 REASON_CODES: Final[tuple[str, ...]] = (
@@ -94,7 +117,7 @@ class ConfigurationResult:
     evidence: Mapping[str, JsonDict]  # reason → compared values only (deterministic)
     provincial: JsonDict  # display snapshot of P's item, raw values incl. volatile ones
     national: JsonDict | None  # display snapshot of N's item, None when N has none
-    fingerprint: str  # sha256 of both snapshots' canonical JSON
+    fingerprint: str  # of everything the result derives from (see plan_changes)
 
     @property
     def synced(self) -> bool:
@@ -120,6 +143,10 @@ class Orphan:
     agency_code: str
     national: JsonDict
     has_provincial_configuration: bool  # P has the key, but without a fee above zero
+    provincial: JsonDict | None = None  # P's item without fees, shown beside N's
+    level: str | None = None
+    procedure_name: str | None = None
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,14 +215,52 @@ def national_snapshot(item: NationalPaymentInfo) -> JsonDict:
     }
 
 
-def _fingerprint(provincial: JsonDict, national: JsonDict | None) -> str:
-    canonical = json.dumps(
-        {"provincial": provincial, "national": national},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
+def provincial_from_snapshot(snapshot: JsonDict) -> ProvincialProcedure:
+    """P's item back from the snapshot a run stored (``provincial_snapshot`` keeps every field),
+    so an incremental run can judge a configuration again without asking P for it."""
+    info = snapshot.get("payment_info")
+    raw_time = snapshot.get("updated_at_raw") or ""
+    return ProvincialProcedure(
+        procedure_code=snapshot["procedure_code"],
+        service_code=snapshot["service_code"],
+        procedure_name=snapshot["procedure_name"],
+        agency_code=snapshot["agency_code"],
+        level=snapshot["level"],
+        fees=tuple(
+            FeeLine(fee["code"], fee["name"], fee["amount_raw"], fee["amount"], fee["kind"])
+            for fee in snapshot.get("fees") or ()
+        ),
+        payment_info=PaymentInfo(**info) if isinstance(info, dict) else None,
+        updated_at_raw=raw_time,
+        updated_at=parse_local_time(raw_time),
     )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# --- fingerprints -------------------------------------------------------------------------
+
+
+def _digest(value: Any) -> str:
+    # orjson with sorted keys is canonical JSON (compact, UTF-8) at a fraction of json.dumps' cost.
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _stat_input(stat: ProcedureStat | None) -> Any:
+    # Only what the rule reads: the statistic's other counts move daily and must not make a
+    # configuration look changed.
+    if stat is not None and stat.fee_dossiers >= 1:
+        return True
+    return _stat_evidence(stat)
+
+
+def _subject_fingerprint(
+    provincial: str | None, fee_bearing: bool, national: str | None, stat: ProcedureStat | None
+) -> str:
+    """Everything a key's snapshot row and findings are derived from, and the rules' version."""
+    stat_part = (
+        orjson.dumps(_stat_input(stat), option=orjson.OPT_SORT_KEYS) if fee_bearing else b"-"
+    )
+    head = f"{RULES_VERSION}|{provincial or '-'}|{national or '-'}|".encode()
+    return hashlib.sha256(head + stat_part).hexdigest()
 
 
 # --- evidence -----------------------------------------------------------------------------
@@ -356,13 +421,43 @@ def _national_warnings(key: str, item: NationalPaymentInfo) -> list[DataQualityW
     return warnings
 
 
-def _summary(configurations: Iterable[ConfigurationResult]) -> dict[str, LevelFigure]:
+def listing_warnings(
+    provincial: Mapping[str, ProvincialProcedure], national: Mapping[str, NationalPaymentInfo]
+) -> list[DataQualityWarning]:
+    """Data-quality warnings about the items read (P's, then N's, each in key order)."""
+    warnings: list[DataQualityWarning] = []
+    for key in sorted(provincial):
+        warnings.extend(_provincial_warnings(key, provincial[key]))
+    for key in sorted(national):
+        warnings.extend(_national_warnings(key, national[key]))
+    return warnings
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where one key stands after a run: judged now or carried over from the stored snapshot."""
+
+    key: str
+    kind: str  # "configuration" (fee-bearing, compared) | "unpaid" | "orphan"
+    level: str | None
+    procedure_code: str
+    reasons: tuple[str, ...]
+
+    @property
+    def synced(self) -> bool:
+        return not self.reasons
+
+
+def summarize(standings: Iterable[Standing]) -> dict[str, LevelFigure]:
+    """The figure per level over every fee-bearing configuration (semantics §1)."""
     # level → MaTTHC → "every fee-bearing configuration at this level is synced so far"
     by_level: dict[str, dict[str, bool]] = {}
-    for result in configurations:
-        procedures = by_level.setdefault(result.level, {})
-        procedures[result.procedure_code] = (
-            procedures.get(result.procedure_code, True) and result.synced
+    for standing in standings:
+        if standing.kind != "configuration":
+            continue
+        procedures = by_level.setdefault(standing.level or "", {})
+        procedures[standing.procedure_code] = (
+            procedures.get(standing.procedure_code, True) and standing.synced
         )
     ordered = [lvl for lvl in KNOWN_LEVELS if lvl in by_level]
     ordered += sorted(lvl for lvl in by_level if lvl not in KNOWN_LEVELS)
@@ -379,71 +474,226 @@ def _summary(configurations: Iterable[ConfigurationResult]) -> dict[str, LevelFi
     return summary
 
 
-def reconcile_procedures(
-    provincial: Iterable[ProvincialProcedure],
-    national: Iterable[NationalPaymentInfo],
-    stats: Iterable[ProcedureStat],
-) -> ProcedureReconciliation:
-    """Apply semantics §1 to one province's configurations; see the module docstring."""
-    # Keys can repeat (paging is not a snapshot): the later item wins, as in the clients.
-    p_by_key: dict[str, ProvincialProcedure] = {}
-    for p_item in provincial:
-        p_by_key[configuration_key(p_item.procedure_code, p_item.agency_code)] = p_item
-    n_by_key: dict[str, NationalPaymentInfo] = {}
-    for n_item in national:
-        n_by_key[configuration_key(n_item.procedure_code, n_item.agency_code)] = n_item
-    stat_by_code: dict[str, ProcedureStat] = {}
-    for stat in stats:
-        stat_by_code[normalize_code(stat.procedure_code)] = stat
+@dataclass(frozen=True, slots=True)
+class StoredSubject:
+    """What the last complete run stored for one key: enough to carry it over unchanged."""
 
-    warnings: list[DataQualityWarning] = []
-    results: list[ConfigurationResult] = []
-    for key in sorted(p_by_key):
-        p_item = p_by_key[key]
-        warnings.extend(_provincial_warnings(key, p_item))
-        if not _is_fee_bearing(p_item):
-            continue
-        procedure_code = normalize_code(p_item.procedure_code)
-        counterpart = n_by_key.get(key)
-        found = _check(p_item, counterpart, stat_by_code.get(procedure_code))
-        reasons = tuple(sorted(found, key=_REASON_ORDER.__getitem__))
-        p_snapshot = provincial_snapshot(p_item)
-        n_snapshot = national_snapshot(counterpart) if counterpart is not None else None
-        results.append(
-            ConfigurationResult(
+    key: str
+    kind: str
+    level: str | None
+    procedure_code: str
+    reasons: tuple[str, ...]
+    fingerprint: str | None
+    has_provincial: bool  # P had an item under this key
+    provincial_fingerprint: str | None  # of that item's snapshot; None when unknown
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePlan:
+    """Which keys a run must judge again, from the fingerprints of their inputs."""
+
+    fingerprints: Mapping[str, str]  # every key on either side now → its fingerprint
+    provincial_fingerprints: Mapping[str, str | None]  # key → P's item's; None: P has none
+    provincial_snapshots: Mapping[str, JsonDict]  # P's items read by this run
+    national_snapshots: Mapping[str, JsonDict]
+    changed: tuple[str, ...]  # keys whose fingerprint differs from the stored one, or new
+    gone: tuple[str, ...]  # stored keys on neither side any more
+    stored_provincial_needed: tuple[str, ...]  # changed keys whose P item is only in the store
+    provincial_keys: int  # P's distinct keys: read now, or (incremental) stored and not re-read
+
+
+def plan_changes(
+    stored: Mapping[str, StoredSubject],
+    provincial: Mapping[str, ProvincialProcedure],
+    national: Mapping[str, NationalPaymentInfo],
+    stats: Mapping[str, ProcedureStat],
+    *,
+    provincial_is_whole: bool,
+) -> ChangePlan:
+    """Fingerprint every key's inputs and compare them with what is stored.
+
+    ``provincial`` holds P's items this run read, by key: all of them
+    (``provincial_is_whole``), or only those changed since a moment (``updatedSince``); then a
+    stored key P did not send still has its stored item, and none is ever gone from P.
+    """
+    provincial_fps: dict[str, str | None] = {}
+    fee_bearing: dict[str, bool] = {}
+    snapshots: dict[str, JsonDict] = {}
+    for key, item in provincial.items():
+        snapshot = provincial_snapshot(item)
+        snapshots[key] = snapshot
+        provincial_fps[key] = _digest(snapshot)
+        fee_bearing[key] = _is_fee_bearing(item)
+    if not provincial_is_whole:
+        for key, subject in stored.items():
+            if subject.has_provincial and key not in provincial_fps:
+                # An unknown fingerprint never matches: the key is judged from its stored item.
+                provincial_fps[key] = subject.provincial_fingerprint or "unknown"
+                fee_bearing[key] = subject.kind == "configuration"
+    national_snapshots = {key: national_snapshot(item) for key, item in national.items()}
+    national_fps = {key: _digest(snapshot) for key, snapshot in national_snapshots.items()}
+
+    fingerprints: dict[str, str] = {}
+    changed: list[str] = []
+    for key in provincial_fps.keys() | national_fps.keys():
+        procedure_code = key.split("|", 1)[0]
+        fingerprint = _subject_fingerprint(
+            provincial_fps.get(key),
+            fee_bearing.get(key, False),
+            national_fps.get(key),
+            stats.get(procedure_code),
+        )
+        fingerprints[key] = fingerprint
+        before = stored.get(key)
+        if before is None or before.fingerprint != fingerprint:
+            changed.append(key)
+    changed.sort()
+    return ChangePlan(
+        fingerprints=fingerprints,
+        provincial_fingerprints={key: provincial_fps.get(key) for key in fingerprints},
+        provincial_snapshots=snapshots,
+        national_snapshots=national_snapshots,
+        changed=tuple(changed),
+        gone=tuple(sorted(key for key in stored if key not in fingerprints)),
+        stored_provincial_needed=tuple(
+            key for key in changed if key in provincial_fps and key not in provincial
+        ),
+        provincial_keys=len(provincial_fps),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UnpaidConfiguration:
+    """A P configuration without a fee above zero and no N item: stored for display only."""
+
+    key: str
+    procedure_code: str
+    agency_code: str
+    level: str
+    procedure_name: str
+    provincial: JsonDict
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedChanges:
+    """The keys a run judged again, and where every key stands (judged or carried over)."""
+
+    configurations: tuple[ConfigurationResult, ...]  # changed fee-bearing, sorted by key
+    orphans: tuple[Orphan, ...]  # changed orphans, sorted by key
+    unpaid: tuple[UnpaidConfiguration, ...]  # changed, sorted by key
+    standings: Mapping[str, Standing]  # every key on either side now
+
+
+def judge_changes(
+    plan: ChangePlan,
+    stored: Mapping[str, StoredSubject],
+    provincial: Mapping[str, ProvincialProcedure],
+    national: Mapping[str, NationalPaymentInfo],
+    stats: Mapping[str, ProcedureStat],
+) -> JudgedChanges:
+    """Apply semantics §1 to the plan's changed keys; ``provincial`` must hold P's item of every
+    changed key that has one (read now, or rebuilt from the store)."""
+    configurations: list[ConfigurationResult] = []
+    orphans: list[Orphan] = []
+    unpaid: list[UnpaidConfiguration] = []
+    standings: dict[str, Standing] = {}
+    for key in plan.changed:
+        p_item = provincial.get(key) if plan.provincial_fingerprints.get(key) else None
+        n_item = national.get(key)
+        procedure_code = key.split("|", 1)[0]
+        fingerprint = plan.fingerprints[key]
+        p_snapshot = None
+        if p_item is not None:
+            p_snapshot = plan.provincial_snapshots.get(key) or provincial_snapshot(p_item)
+        if p_item is not None and p_snapshot is not None and _is_fee_bearing(p_item):
+            found = _check(p_item, n_item, stats.get(procedure_code))
+            reasons = tuple(sorted(found, key=_REASON_ORDER.__getitem__))
+            result = ConfigurationResult(
                 procedure_code=procedure_code,
-                agency_code=normalize_code(p_item.agency_code),
+                agency_code=key.split("|", 1)[1],
                 key=key,
                 level=p_item.level.strip().lower(),
                 procedure_name=p_item.procedure_name,
                 reasons=reasons,
                 evidence={reason: found[reason] for reason in reasons},
                 provincial=p_snapshot,
-                national=n_snapshot,
-                fingerprint=_fingerprint(p_snapshot, n_snapshot),
+                national=plan.national_snapshots.get(key),
+                fingerprint=fingerprint,
             )
-        )
-
-    fee_bearing_keys = {result.key for result in results}
-    orphans: list[Orphan] = []
-    for key in sorted(n_by_key):
-        n_item = n_by_key[key]
-        warnings.extend(_national_warnings(key, n_item))
-        if key in fee_bearing_keys:
-            continue
-        orphans.append(
-            Orphan(
+            configurations.append(result)
+            standings[key] = Standing(key, "configuration", result.level, procedure_code, reasons)
+        elif n_item is not None:
+            orphan = Orphan(
                 key=key,
-                procedure_code=normalize_code(n_item.procedure_code),
-                agency_code=normalize_code(n_item.agency_code),
-                national=national_snapshot(n_item),
-                has_provincial_configuration=key in p_by_key,
+                procedure_code=procedure_code,
+                agency_code=key.split("|", 1)[1],
+                national=plan.national_snapshots[key],
+                has_provincial_configuration=p_item is not None,
+                provincial=p_snapshot,
+                level=p_item.level.strip().lower() if p_item is not None else None,
+                procedure_name=p_item.procedure_name if p_item is not None else None,
+                fingerprint=fingerprint,
             )
-        )
-
-    return ProcedureReconciliation(
-        configurations=tuple(results),
+            orphans.append(orphan)
+            standings[key] = Standing(key, "orphan", orphan.level, procedure_code, ())
+        elif p_item is not None and p_snapshot is not None:
+            level = p_item.level.strip().lower()
+            unpaid.append(
+                UnpaidConfiguration(
+                    key=key,
+                    procedure_code=procedure_code,
+                    agency_code=key.split("|", 1)[1],
+                    level=level,
+                    procedure_name=p_item.procedure_name,
+                    provincial=p_snapshot,
+                    fingerprint=fingerprint,
+                )
+            )
+            standings[key] = Standing(key, "unpaid", level, procedure_code, ())
+        else:
+            raise ValueError(f"{key}: P's stored item is needed to judge it again")
+    for key in plan.fingerprints:
+        if key not in standings:
+            before = stored[key]
+            standings[key] = Standing(
+                key, before.kind, before.level, before.procedure_code, before.reasons
+            )
+    return JudgedChanges(
+        configurations=tuple(configurations),
         orphans=tuple(orphans),
-        summary=_summary(results),
-        warnings=tuple(warnings),
+        unpaid=tuple(unpaid),
+        standings=standings,
+    )
+
+
+def keyed_inputs(
+    provincial: Iterable[ProvincialProcedure],
+    national: Iterable[NationalPaymentInfo],
+    stats: Iterable[ProcedureStat],
+) -> tuple[
+    dict[str, ProvincialProcedure], dict[str, NationalPaymentInfo], dict[str, ProcedureStat]
+]:
+    """P's and N's items by configuration key, N's statistics by procedure code."""
+    # Keys can repeat (paging is not a snapshot): the later item wins, as in the clients.
+    p_by_key = {configuration_key(i.procedure_code, i.agency_code): i for i in provincial}
+    n_by_key = {configuration_key(i.procedure_code, i.agency_code): i for i in national}
+    stat_by_code = {normalize_code(stat.procedure_code): stat for stat in stats}
+    return p_by_key, n_by_key, stat_by_code
+
+
+def reconcile_procedures(
+    provincial: Iterable[ProvincialProcedure],
+    national: Iterable[NationalPaymentInfo],
+    stats: Iterable[ProcedureStat],
+) -> ProcedureReconciliation:
+    """Apply semantics §1 to every configuration of a province, nothing stored before."""
+    p_by_key, n_by_key, stat_by_code = keyed_inputs(provincial, national, stats)
+    plan = plan_changes({}, p_by_key, n_by_key, stat_by_code, provincial_is_whole=True)
+    judged = judge_changes(plan, {}, p_by_key, n_by_key, stat_by_code)
+    return ProcedureReconciliation(
+        configurations=judged.configurations,
+        orphans=judged.orphans,
+        summary=summarize(judged.standings.values()),
+        warnings=tuple(listing_warnings(p_by_key, n_by_key)),
     )

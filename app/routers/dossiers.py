@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from app.dependencies import ProvinceDep, ReaderDep, SessionDep
 from app.read import dossiers
 from app.reconcile.dossier_rules import DOSSIER_REASONS
+from app.routers.answers import AnswerCacheDep, json_body
 
 router = APIRouter(prefix="/dossiers", tags=["dossiers"])
 
@@ -24,6 +25,7 @@ async def mismatches(
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
+    answers: AnswerCacheDep,
     reason: Reason | None = None,
     agency: Agency = None,
     include_descendants: bool = False,
@@ -31,18 +33,24 @@ async def mismatches(
     to: date | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
-) -> dict[str, Any]:
-    return await dossiers.mismatches(
+) -> Response:
+    body = await answers.answer(
         session,
-        province_code=province,
-        reason=reason,
-        agency=agency,
-        descendants=include_descendants,
-        start=from_,
-        end=to,
-        limit=limit,
-        cursor=cursor,
+        province,
+        ("dossiers/mismatches", reason, agency, include_descendants, from_, to, limit, cursor),
+        lambda: dossiers.mismatches(
+            session,
+            province_code=province,
+            reason=reason,
+            agency=agency,
+            descendants=include_descendants,
+            start=from_,
+            end=to,
+            limit=limit,
+            cursor=cursor,
+        ),
     )
+    return json_body(body)
 
 
 @router.get("/offline")
@@ -50,23 +58,30 @@ async def offline(
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
+    answers: AnswerCacheDep,
     from_: Annotated[date, Query(alias="from")],
     to: date,
     agency: Agency = None,
     include_descendants: bool = True,
     limit: Limit = 100,
     cursor: Cursor = None,
-) -> dict[str, Any]:
-    return await dossiers.offline(
+) -> Response:
+    body = await answers.answer(
         session,
-        province_code=province,
-        agency=agency,
-        descendants=include_descendants,
-        start=from_,
-        end=to,
-        limit=limit,
-        cursor=cursor,
+        province,
+        ("dossiers/offline", from_, to, agency, include_descendants, limit, cursor),
+        lambda: dossiers.offline(
+            session,
+            province_code=province,
+            agency=agency,
+            descendants=include_descendants,
+            start=from_,
+            end=to,
+            limit=limit,
+            cursor=cursor,
+        ),
     )
+    return json_body(body)
 
 
 @router.get("/orphan-transactions")
@@ -74,20 +89,27 @@ async def orphan_transactions(
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
+    answers: AnswerCacheDep,
     agency: Agency = None,
     include_descendants: bool = True,
     limit: Limit = 100,
     cursor: Cursor = None,
-) -> dict[str, Any]:
+) -> Response:
     """Verified platform payments that match no dossier of the reconciled period."""
-    return await dossiers.orphan_transactions(
+    body = await answers.answer(
         session,
-        province_code=province,
-        agency=agency,
-        descendants=include_descendants,
-        limit=limit,
-        cursor=cursor,
+        province,
+        ("dossiers/orphan-transactions", agency, include_descendants, limit, cursor),
+        lambda: dossiers.orphan_transactions(
+            session,
+            province_code=province,
+            agency=agency,
+            descendants=include_descendants,
+            limit=limit,
+            cursor=cursor,
+        ),
     )
+    return json_body(body)
 
 
 @router.get("/{code}")

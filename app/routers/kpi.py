@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from app.dependencies import ProvinceDep, ReaderDep, SessionDep, SettingsDep
 from app.read import kpi
+from app.routers.answers import AnswerCacheDep, json_body
 
 router = APIRouter(prefix="/kpi", tags=["figures"])
 
@@ -22,22 +23,30 @@ async def online_payment(
     session: SessionDep,
     settings: SettingsDep,
     province: ProvinceDep,
+    answers: AnswerCacheDep,
     from_: Annotated[date, Query(alias="from")],
     to: date,
     group: GroupParam = "agency",
     level: Annotated[int | None, Query(ge=0, le=9)] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Fee-bearing dossiers received in the period and paid online, portal-counted and verified,
     against the year's target; worst first."""
-    return await kpi.online_payment(
+    target = settings.online_target(to.year)
+    body = await answers.answer(
         session,
-        province_code=province,
-        start=from_,
-        end=to,
-        group=group,
-        level=level,
-        target=settings.online_target(to.year),
+        province,
+        ("online-payment", from_, to, group, level, target),
+        lambda: kpi.online_payment(
+            session,
+            province_code=province,
+            start=from_,
+            end=to,
+            group=group,
+            level=level,
+            target=target,
+        ),
     )
+    return json_body(body)
 
 
 @router.get("/overdue")
@@ -45,15 +54,22 @@ async def overdue(
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
+    answers: AnswerCacheDep,
     from_month: Month,
     to_month: Month,
     group: GroupParam = "agency",
-) -> dict[str, Any]:
+) -> Response:
     """Per group and calendar month: finished, overdue, rate, change in points, open past due."""
-    return await kpi.overdue(
+    body = await answers.answer(
         session,
-        province_code=province,
-        from_month=from_month,
-        to_month=to_month,
-        group=group,
+        province,
+        ("overdue", from_month, to_month, group),
+        lambda: kpi.overdue(
+            session,
+            province_code=province,
+            from_month=from_month,
+            to_month=to_month,
+            group=group,
+        ),
     )
+    return json_body(body)

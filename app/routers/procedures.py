@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from app.dependencies import ProvinceDep, ReaderDep, SessionDep
 from app.read.procedures import orphans_on_national, procedure_detail, unsynced_procedures
 from app.reconcile.procedures import REASON_CODES
+from app.routers.answers import AnswerCacheDep, json_body
 
 router = APIRouter(prefix="/procedures", tags=["procedures"])
 
@@ -21,21 +22,28 @@ async def unsynced(
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
+    answers: AnswerCacheDep,
     level: Literal["tinh", "huyen", "xa"] | None = None,
     agency: Annotated[str | None, Query(max_length=64, description="MaDonVi")] = None,
     reason: ReasonCode | None = None,
     limit: Limit = 100,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> dict[str, Any]:
-    return await unsynced_procedures(
+) -> Response:
+    body = await answers.answer(
         session,
-        province_code=province,
-        level=level,
-        agency=agency,
-        reason=reason,
-        limit=limit,
-        cursor=cursor,
+        province,
+        ("procedures/unsynced", level, agency, reason, limit, cursor),
+        lambda: unsynced_procedures(
+            session,
+            province_code=province,
+            level=level,
+            agency=agency,
+            reason=reason,
+            limit=limit,
+            cursor=cursor,
+        ),
     )
+    return json_body(body)
 
 
 @router.get("/orphans")
@@ -43,10 +51,17 @@ async def orphans(
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
+    answers: AnswerCacheDep,
     limit: Limit = 100,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> dict[str, Any]:
-    return await orphans_on_national(session, province_code=province, limit=limit, cursor=cursor)
+) -> Response:
+    body = await answers.answer(
+        session,
+        province,
+        ("procedures/orphans", limit, cursor),
+        lambda: orphans_on_national(session, province_code=province, limit=limit, cursor=cursor),
+    )
+    return json_body(body)
 
 
 @router.get("/{procedure_code}")

@@ -30,6 +30,11 @@ class ReconcileBody(BaseModel):
     period_to: date | None = Field(default=None, description="Local date, inclusive.")
     dry_run: bool = False
     accept_drop: bool = Field(default=False, description="Accept a sharp drop in a listing's size.")
+    full: bool = Field(
+        default=False,
+        description="Procedures: read every item of P (a full re-check, which also notices "
+        "deletions) instead of only those changed since the last complete run.",
+    )
 
     @model_validator(mode="after")
     def _period_is_ordered(self) -> ReconcileBody:
@@ -70,6 +75,7 @@ async def reconcile(
             period=request.period(),
             dry_run=request.dry_run,
             accept_drop=request.accept_drop,
+            full_check=request.full,
         ),
         trigger="api",
         owner=executor.owner,

@@ -61,6 +61,10 @@ class SimulatorState:
     concurrency_rejections: int = 0
     tokens_issued: Counter[str] = field(default_factory=Counter)
     passes: Counter[str] = field(default_factory=Counter)
+    # P's procedures as edited through /_sim/procedures (None: deleted), over the scenario's own
+    # (shared by every server of the scenario, so never changed in place). The ground truth
+    # does not follow edits.
+    procedure_edits: dict[str, JsonDict | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.faults.seed)
@@ -80,6 +84,24 @@ class SimulatorState:
         self.tokens_issued.clear()
         self.passes.clear()
         self.rng = random.Random(self.faults.seed)
+
+    def procedures(self) -> list[JsonDict]:
+        """P's ``/v1/procedures``: the scenario's items with the edits applied (an edited item
+        keeps its place; a new one comes last)."""
+        if not self.procedure_edits:
+            return self.scenario.procedures
+        items = []
+        for item in self.scenario.procedures:
+            key = _procedure_key(item)
+            if key in self.procedure_edits:
+                edited = self.procedure_edits[key]
+                if edited is not None:
+                    items.append(edited)
+            else:
+                items.append(item)
+        known = {_procedure_key(item) for item in self.scenario.procedures}
+        items += [item for key, item in self.procedure_edits.items() if item and key not in known]
+        return items
 
     def stats(self) -> JsonDict:
         return {
@@ -305,13 +327,13 @@ def _provincial_router(state: SimulatorState) -> APIRouter:
     def _procedures_since(request: Request) -> list[JsonDict] | Response:
         since = request.query_params.get("updatedSince", "").strip()
         if not since:
-            return state.scenario.procedures
+            return state.procedures()
         if parse_local_time(since) is None:
             return _spring_error(400, "Bad Request", "updatedSince must be yyyyMMddHHmmss")
         # An item whose NgayCapNhat does not parse cannot be compared: better sent than lost.
         return [
             item
-            for item in state.scenario.procedures
+            for item in state.procedures()
             if parse_local_time(item["NgayCapNhat"]) is None
             or str(item["NgayCapNhat"]).strip() >= since
         ]
@@ -545,6 +567,11 @@ async def _serve_national(
 # ------------------------------------------------------------------------------------------------
 
 
+def _procedure_key(item: JsonDict) -> str:
+    codes = (item.get("MaTTHC"), item.get("MaDonVi"))
+    return "|".join(str(code or "").strip().upper() for code in codes)
+
+
 def create_simulator_app(
     scenario: Scenario | str = "tay-ninh-2023",
     faults: Faults | None = None,
@@ -601,6 +628,28 @@ def create_simulator_app(
     async def reset() -> JsonDict:
         state.reset()
         return state.stats()
+
+    @app.put("/_sim/procedures")
+    async def put_procedure(request: Request) -> Response:
+        """Add or replace one of P's procedures (matched on MaTTHC and MaDonVi); the body is
+        the item as P serves it, ``NgayCapNhat`` included."""
+        item = await request.json()
+        if not isinstance(item, dict) or not item.get("MaTTHC") or not item.get("MaDonVi"):
+            return JSONResponse({"detail": "expected a P item with MaTTHC and MaDonVi"}, 422)
+        state.procedure_edits[_procedure_key(item)] = item
+        return JSONResponse({"procedures": len(state.procedures())})
+
+    @app.delete("/_sim/procedures")
+    async def delete_procedure(request: Request) -> Response:
+        """Delete one of P's procedures (``?MaTTHC=&MaDonVi=``); ``?all=true`` undoes every
+        edit."""
+        params = request.query_params
+        if params.get("all") == "true":
+            state.procedure_edits.clear()
+        else:
+            key = _procedure_key({"MaTTHC": params.get("MaTTHC"), "MaDonVi": params.get("MaDonVi")})
+            state.procedure_edits[key] = None
+        return JSONResponse({"procedures": len(state.procedures())})
 
     @app.post("/_sim/revoke-tokens")
     async def revoke_tokens() -> JsonDict:

@@ -45,6 +45,12 @@ _ACCOUNT_EVIDENCE_CHANGED = {
 }
 
 _COUNTS = {
+    "mode": "full",
+    "updated_since": None,
+    "full_check_reason": "no complete procedure run to start from",
+    "full_checked_at": "2026-11-23T01:35:47.412093+00:00",
+    "sequence": 1,
+    "keys": {"judged": 3233, "unchanged": 0, "removed": 0},
     "fee_bearing_configurations": 1264,
     "synced_configurations": 668,
     "not_synced_configurations": 596,
@@ -69,6 +75,7 @@ _COUNTS = {
         "xa": {"fee_bearing": 32, "synced": 9, "not_synced": 23, "rate": 0.2812},
     },
     "findings": {"opened": 642, "updated": 0, "resolved": 0, "unchanged": 0},
+    "timings_s": {"fetch": 0.192, "judge": 0.018, "commit": 0.061},
     "warnings": 10,
 }
 

@@ -34,13 +34,14 @@ async def test_a_sharp_drop_is_partial_unless_accepted(
     opened_before = (await full.all_unsynced())[1]
 
     # The same database, but the upstreams now answer with a few dozen items instead of ~1,900.
+    # Only a full re-check reads all of P (deletions are invisible to updatedSince).
     shrunk = await service_factory(settings_for(small, sqlite_url))
-    dropped = await shrunk.reconcile(**PERIOD)
+    dropped = await shrunk.reconcile(full=True, **PERIOD)
     assert dropped["status"] == "partial"
     assert any(error.startswith("sharp drop: provincial.procedures") for error in dropped["errors"])
     assert (await shrunk.all_unsynced())[1] == opened_before
 
-    accepted = await shrunk.reconcile(accept_drop=True, **PERIOD)
+    accepted = await shrunk.reconcile(accept_drop=True, full=True, **PERIOD)
     assert accepted["status"] == "succeeded"
     assert accepted["counts"]["findings"]["resolved"] > 300
     summary = (await shrunk.all_unsynced())[0]

@@ -645,15 +645,11 @@ def test_evidence_holds_only_compared_values() -> None:
         assert volatile not in text
 
 
-def test_fingerprint_is_sha256_of_snapshots() -> None:
-    import hashlib
-
+def test_fingerprint_follows_every_input_the_judgement_reads() -> None:
     config = only(run())
-    canonical = json.dumps(
-        {"provincial": config.provincial, "national": config.national},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    assert config.fingerprint == hashlib.sha256(canonical.encode()).hexdigest()
+    assert only(run()).fingerprint == config.fingerprint
     assert only(run(national=[])).fingerprint != config.fingerprint
+    assert only(run([p_item(updated="20240101000000")])).fingerprint != config.fingerprint
+    # The statistic counts only as far as the rule reads it: at least one fee-bearing dossier.
+    assert only(run(stats=[stat(fee_dossiers=9, synced=40)])).fingerprint == config.fingerprint
+    assert only(run(stats=[stat(fee_dossiers=0)])).fingerprint != config.fingerprint
