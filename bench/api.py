@@ -20,12 +20,11 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +37,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _processes import free_port, process  # noqa: E402  (bench/ is the script's own directory)
+
 from app.simulator.scenarios import list_scenarios  # noqa: E402
 from app.simulator.server import simulator_environment  # noqa: E402
 
@@ -49,47 +50,6 @@ PG_ADMIN = os.environ.get(
 BENCH_DATABASE = "recon_bench_api"  # its own, so other benchmarks running at once are untouched
 P99_TARGET_MS = 50.0
 THROUGHPUT_SHARE_TARGET = 1 / 3  # of /health/live's requests per second
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up in {timeout_s} s")
-
-
-@contextlib.contextmanager
-def process(
-    args: list[str], env: dict[str, str], ready_url: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            args, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_until_up(ready_url, proc)
-            yield proc
-        except BaseException:
-            log.seek(0)
-            sys.stderr.write(log.read().decode(errors="replace")[-4000:])
-            raise
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 async def fresh_postgres() -> str:

@@ -15,14 +15,10 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from _floor import BareUpstreams  # noqa: E402  (bench/ is the script's own directory)
+from _processes import free_port, process  # noqa: E402
 
 from app.simulator.server import simulator_environment  # noqa: E402
 
@@ -48,47 +45,6 @@ SCENARIO = "dong-thap-2023"
 PERIOD = {"period_from": "2023-01-01", "period_to": "2023-10-23"}
 PROFILE_TO = os.environ.get("RECON_BENCH_PROFILE_DIR")  # py-spy collapsed stacks, one per case
 MILLION_SCALE = 3.05  # dong-thap-2023 has 328,285 dossiers in its period at scale 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {process.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up in {timeout_s} s")
-
-
-@contextlib.contextmanager
-def process(
-    args: list[str], env: dict[str, str], ready_url: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            args, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_until_up(ready_url, proc)
-            yield proc
-        except BaseException:
-            log.seek(0)
-            sys.stderr.write(log.read().decode(errors="replace")[-4000:])
-            raise
-        finally:
-            proc.send_signal(signal.SIGINT)  # uvicorn and py-spy both stop cleanly on it
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 class PeakRss:

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from _floor import BareUpstreams  # noqa: E402  (bench/ is the script's own directory)
-from dossiers import free_port, process  # noqa: E402
+from _processes import free_port, process  # noqa: E402
 
 from app.simulator.server import simulator_environment  # noqa: E402
 
