@@ -16,13 +16,13 @@ import respx
 from app.models import Run
 from app.read.answer_cache import AnswerCache, to_json
 from tests.conftest import ServiceClient, make_settings
+from tests.upstream_pages import TOKEN, envelope, spring
 
 P = "http://provincial.test/api"
 N = "http://national.test/gateway"
 AGENCY = "000.00.15.H53"
 PERIOD = {"scope": "dossiers", "period_from": "2023-09-01", "period_to": "2023-09-30"}
 FIGURES = {"from": "2023-09-01", "to": "2023-09-30", "group": "agency"}
-TOKEN = {"access_token": "t", "token_type": "Bearer", "expires_in": 3600}
 
 
 def code(n: int) -> str:
@@ -90,14 +90,7 @@ def world() -> Iterator[World]:
         for token_url in ("http://provincial.test/oauth/token", "http://national.test/oauth/token"):
             router.post(token_url).mock(return_value=httpx.Response(200, json=TOKEN))
         agency = {"MaDonVi": AGENCY, "TenDonVi": "Sở Xây dựng", "CapDonVi": 1}
-        spring_agencies = {"content": [agency], "totalElements": 1, "totalPages": 1, "number": 0}
-        router.get(f"{P}/v1/agencies").mock(return_value=httpx.Response(200, json=spring_agencies))
-
-        def spring(items: list[Any]) -> dict[str, Any]:
-            return {"content": items, "totalElements": len(items), "totalPages": 1, "number": 0}
-
-        def envelope(items: list[Any]) -> dict[str, Any]:
-            return {"error_code": "0", "result": {"total": len(items), "data": items}}
+        router.get(f"{P}/v1/agencies").mock(return_value=httpx.Response(200, json=spring([agency])))
 
         def first_page_of(listing: str, shape: Any) -> Any:
             def respond(request: httpx.Request) -> httpx.Response:

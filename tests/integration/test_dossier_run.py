@@ -13,12 +13,12 @@ from sqlmodel import col, select
 
 from app.models import Dossier, Finding, OrphanTransaction, OutboxEvent, StageItem
 from tests.conftest import make_settings
+from tests.upstream_pages import TOKEN, envelope, spring
 
 P = "http://provincial.test/api"
 N = "http://national.test/gateway"
 AGENCY = "000.00.15.H53"
 PERIOD = {"scope": "dossiers", "period_from": "2023-09-01", "period_to": "2023-09-30"}
-TOKEN = {"access_token": "t", "token_type": "Bearer", "expires_in": 3600}
 
 
 def code(n: int, day: str = "230905") -> str:
@@ -94,14 +94,6 @@ class World:
             tx("GD8", "R8", code(7, "230815")),  # pays a dossier from before the period
             tx("GD7", "R7", code(98), state="4"),  # failed: never an orphan
         ]
-
-
-def spring(items: list[Any]) -> dict[str, Any]:
-    return {"content": items, "totalElements": len(items), "totalPages": 1, "number": 0}
-
-
-def envelope(items: list[Any]) -> dict[str, Any]:
-    return {"error_code": "0", "result": {"total": len(items), "data": items}}
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ from sqlmodel import col, select
 from app.domain.values import format_local_time, parse_local_time
 from app.models import Finding, FindingStatus, ProcedureSnapshot
 from tests.conftest import make_settings
+from tests.upstream_pages import TOKEN, envelope, spring
 
 P = "http://provincial.test/api"
 N = "http://national.test/gateway"
 AGENCY = "000.00.15.H53"
 PERIOD = {"period_from": "2023-01-01", "period_to": "2023-11-30"}
-TOKEN = {"access_token": "t", "token_type": "Bearer", "expires_in": 3600}
 OLD = "20230101080000"  # NgayCapNhat of everything before the test changes it
 ACCOUNT = "3511.0.1104195"
 
@@ -79,14 +79,6 @@ class World:
         self.n = [n_item("1.000001"), n_item("1.000002", "222222222")]
         self.stats = [stat("1.000001"), stat("1.000002"), stat("1.000003")]
         self.asked_since: list[str | None] = []
-
-
-def spring(items: list[Any]) -> dict[str, Any]:
-    return {"content": items, "totalElements": len(items), "totalPages": 1, "number": 0}
-
-
-def envelope(items: list[Any]) -> dict[str, Any]:
-    return {"error_code": "0", "result": {"total": len(items), "data": items}}
 
 
 @pytest.fixture
