@@ -52,6 +52,19 @@ class UpstreamSettings(BaseModel):
     retry_initial_wait_s: float = 0.5
     retry_max_wait_s: float = 30.0
     retry_after_cap_s: float = 60.0
+    # Waits that Retry-After asks for get up to this fraction on top, so that requests told to
+    # come back at the same moment do not all come back at once (and meet the next 429).
+    retry_after_jitter: float = Field(default=0.5, ge=0, le=2)
+    # A page that exhausted its attempts is asked again at the end of its listing pass, after a
+    # pause and with a fresh token, before the listing is declared incomplete.
+    page_rounds: int = Field(default=2, ge=1, le=5)
+    round_pause_s: float = Field(default=15.0, ge=0)
+    # Bounds on what an upstream can make a run do.
+    request_deadline_s: float = Field(default=60.0, gt=0)  # one request, first byte to last
+    listing_deadline_s: float = Field(default=3600.0, gt=0)  # one listing, every page of it
+    max_pages: int = Field(default=10_000, ge=1)  # pages a listing may claim
+    growth_pages: int = Field(default=2, ge=0)  # pages a listing may grow by while read
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)  # one response, decoded
 
 
 class ProvinceSettings(BaseModel):
@@ -145,6 +158,16 @@ class Settings(BaseSettings):
     upstream_retry_initial_wait_s: float = 0.5
     upstream_retry_max_wait_s: float = 30.0
     upstream_retry_after_cap_s: float = 60.0
+    upstream_retry_after_jitter: float = Field(default=0.5, ge=0, le=2)
+    upstream_page_rounds: int = Field(default=2, ge=1, le=5)
+    upstream_round_pause_s: float = Field(default=15.0, ge=0)
+    upstream_request_deadline_s: float = Field(default=60.0, gt=0)
+    upstream_listing_deadline_s: float = Field(default=3600.0, gt=0)
+    upstream_max_pages: int = Field(default=10_000, ge=1)
+    upstream_growth_pages: int = Field(default=2, ge=0)
+    upstream_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    # A run that has not finished by then ends partial (its reason says so) and changes nothing.
+    run_deadline_s: float = Field(default=4 * 3600, gt=0)
 
     # semantics §0: a listing with fewer than this fraction of the last succeeded run's keys
     # makes the run partial unless the request accepts the drop.
@@ -271,6 +294,14 @@ class Settings(BaseSettings):
             retry_initial_wait_s=self.upstream_retry_initial_wait_s,
             retry_max_wait_s=self.upstream_retry_max_wait_s,
             retry_after_cap_s=self.upstream_retry_after_cap_s,
+            retry_after_jitter=self.upstream_retry_after_jitter,
+            page_rounds=self.upstream_page_rounds,
+            round_pause_s=self.upstream_round_pause_s,
+            request_deadline_s=self.upstream_request_deadline_s,
+            listing_deadline_s=self.upstream_listing_deadline_s,
+            max_pages=self.upstream_max_pages,
+            growth_pages=self.upstream_growth_pages,
+            max_body_bytes=self.upstream_max_body_bytes,
         )
 
 

@@ -90,6 +90,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "upstream_retry_initial_wait_s": 0.0,
         "upstream_retry_max_wait_s": 0.0,
         "upstream_retry_after_cap_s": 0.0,
+        "upstream_round_pause_s": 0.0,
         "janitor_interval_seconds": 3600,
         # Tests drive the dispatcher themselves (run_once); the ones that need it running say so.
         "webhook_dispatcher_enabled": False,

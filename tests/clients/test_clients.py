@@ -37,6 +37,7 @@ def upstream(base: str, token: str, **overrides: Any) -> UpstreamSettings:
         "retry_initial_wait_s": 0,
         "retry_max_wait_s": 0,
         "retry_after_cap_s": 0,
+        "round_pause_s": 0,
     }
     values.update(overrides)
     return UpstreamSettings(**values)
@@ -312,7 +313,7 @@ async def test_attempts_are_capped_and_the_listing_ends_incomplete(
     route = p_mock.get(PROCEDURES).mock(return_value=httpx.Response(503))
     async with ProvincialClient(upstream(P_BASE, P_TOKEN, max_attempts=4)) as client:
         result = await client.list_procedures()
-    assert route.call_count == 4
+    assert route.call_count == 4 * 2  # the attempts of each of the two rounds
     assert not result.complete
     assert result.error is not None
     assert "after 4 attempts" in result.error
@@ -327,8 +328,15 @@ def _state_after(error: BaseException) -> RetryCallState:
 
 def test_retry_after_is_honoured_and_capped() -> None:
     wait = retry_wait(upstream(P_BASE, P_TOKEN, retry_after_cap_s=60, retry_max_wait_s=30))
-    assert wait(_state_after(UpstreamRetryableError("p", "HTTP 429", retry_after=7))) == 7
-    assert wait(_state_after(UpstreamRetryableError("p", "HTTP 429", retry_after=3600))) == 60
+    told = [wait(_state_after(UpstreamRetryableError("p", "HTTP 429", retry_after=7)))]
+    told += [wait(_state_after(UpstreamRetryableError("p", "HTTP 429", retry_after=7)))]
+    # Never sooner than told, up to half as long again, and not twice the same (jitter).
+    assert all(7 <= w <= 7 * 1.5 for w in told)
+    assert told[0] != told[1]
+    capped = wait(_state_after(UpstreamRetryableError("p", "HTTP 429", retry_after=3600)))
+    assert 60 <= capped <= 60 + 30
+    no_jitter = retry_wait(upstream(P_BASE, P_TOKEN, retry_after_cap_s=60, retry_after_jitter=0))
+    assert no_jitter(_state_after(UpstreamRetryableError("p", "HTTP 429", retry_after=7))) == 7
     backoff = wait(_state_after(UpstreamRetryableError("p", "HTTP 503")))
     assert 0 <= backoff <= 30
 
