@@ -52,6 +52,8 @@ async def _janitor(app: FastAPI, interval: float, retention_days: float) -> None
             abandoned = await fail_abandoned_runs(app.state.session_factory)
             if abandoned:
                 logger.warning("runs declared abandoned: %s", ", ".join(abandoned))
+                # One of them may be this replica's own, hung: it must stop, not go on working.
+                app.state.executor.abandon(abandoned, "its lease had expired")
             if retention_days and time.monotonic() - purged_at > PURGE_EVERY_S:
                 purged_at = time.monotonic()
                 purged = await purge_expired(

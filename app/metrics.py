@@ -21,12 +21,14 @@ UPSTREAM_RETRIES = Counter(
     ["upstream", "cause"],
 )
 RUNS = Counter(
-    "recon_runs_total", "Finished reconciliation runs, by scope and status.", ["scope", "status"]
+    "recon_runs_total",
+    "Finished reconciliation runs, by province, scope and outcome.",
+    ["province", "scope", "status"],
 )
 RUN_DURATION = Histogram(
     "recon_run_duration_seconds",
     "Wall time of a reconciliation run.",
-    ["scope"],
+    ["province", "scope"],
     buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800),
 )
 OPEN_FINDINGS = Gauge("recon_open_findings", "Open findings, by reason.", ["province", "reason"])

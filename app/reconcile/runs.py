@@ -68,6 +68,7 @@ from app.settings import Settings
 logger = logging.getLogger(__name__)
 
 MAX_STORED_WARNINGS = 500
+HEARTBEAT_MAX_INTERVAL_S = 5.0  # how soon a replica notices its run was declared abandoned
 
 
 class PhaseClock:
@@ -314,6 +315,7 @@ class RunExecutor:
         self._on_finished = on_finished
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._composites: dict[str, _Composite] = {}
+        self._abandoned: dict[str, str] = {}  # run id → why this replica stopped it
 
     @property
     def owner(self) -> str:
@@ -333,7 +335,8 @@ class RunExecutor:
     async def wait(self, run_id: str) -> None:
         task = self._tasks.get(run_id)
         if task is not None:
-            await asyncio.shield(task)
+            # Waiting never cancels the run, nor raises if someone else cancelled it.
+            await asyncio.wait({task})
 
     async def aclose(self) -> None:
         tasks = list(self._tasks.values())
@@ -341,25 +344,71 @@ class RunExecutor:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def abandon(self, run_ids: Sequence[str], why: str) -> None:
+        """Stop this replica's work on runs that are no longer its own (the janitor, here or in
+        another replica, declared them abandoned): cancelled at once, they call no upstream and
+        write nothing more (their final write checks the lease too)."""
+        for run_id in run_ids:
+            task = self._tasks.get(run_id)
+            if task is None or task.done() or run_id in self._abandoned:
+                continue
+            self._abandoned[run_id] = why
+            logger.warning(
+                "run %s abandoned: %s; stopping it",
+                run_id,
+                why,
+                extra={"run_id": run_id, "reason": why},
+            )
+            task.cancel()
+
     async def execute(self, run_id: str) -> None:
         started = time.monotonic()
         run = await self._mark_running(run_id)
         if run is None:
             return
+        _log_run_start(run)
         heartbeat = asyncio.create_task(self._heartbeat(run_id))
+        deadline = self._settings.run_deadline_s
         try:
-            await self._execute(run)
+            async with asyncio.timeout(deadline) as budget:
+                await self._execute(run)
+        except TimeoutError:
+            if not budget.expired():
+                raise
+            await self._finish(
+                run,
+                RunStatus.PARTIAL,
+                [f"deadline: the run did not finish within {deadline:g} s (RUN_DEADLINE_S)"],
+                {},
+                final=True,
+            )
         except asyncio.CancelledError:
-            await self._finish(run, RunStatus.FAILED, ["interrupted: the service shut down"], {})
+            if run_id in self._abandoned:
+                return  # nothing to write: the run is someone else's record now
+            await self._finish(
+                run, RunStatus.FAILED, ["interrupted: the service shut down"], {}, final=True
+            )
             raise
         except UpstreamAuthError as exc:
-            await self._finish(run, RunStatus.FAILED, [f"authentication failed: {exc}"], {})
+            await self._finish(
+                run, RunStatus.FAILED, [f"authentication failed: {exc}"], {}, final=True
+            )
         except Exception as exc:
-            logger.exception("run %s crashed", run_id)
-            await self._finish(run, RunStatus.FAILED, [f"crashed: {type(exc).__name__}: {exc}"], {})
+            logger.exception("run %s crashed", run_id, extra={"run_id": run_id})
+            await self._finish(
+                run,
+                RunStatus.FAILED,
+                [f"crashed: {type(exc).__name__}: {exc}"],
+                {},
+                final=True,
+            )
         finally:
             heartbeat.cancel()
-            RUN_DURATION.labels(run.scope).observe(time.monotonic() - started)
+            self._composites.pop(run.id, None)
+            why_abandoned = self._abandoned.pop(run_id, None)
+            elapsed = time.monotonic() - started
+            RUN_DURATION.labels(run.province_code, run.scope).observe(elapsed)
+            _log_run_end(run, elapsed, abandoned=why_abandoned)
             if self._on_finished is not None:
                 self._on_finished()
 
@@ -382,20 +431,35 @@ class RunExecutor:
             return await session.get(Run, run_id)
 
     async def _heartbeat(self, run_id: str) -> None:
-        interval = max(self._settings.run_lease_seconds / 3, 0.5)
+        """Renew the run's lease; when it is not ours any more, or could not be renewed before
+        it expired (another replica may then declare it abandoned), stop the run."""
+        lease = self._settings.run_lease_seconds
+        interval = min(max(lease / 3, 0.5), HEARTBEAT_MAX_INTERVAL_S)
+        valid_until = time.monotonic() + lease
         while True:
             await asyncio.sleep(interval)
-            async with self._factory() as session:
-                await session.exec(
-                    update(Run)
-                    .where(
-                        col(Run.id) == run_id,
-                        col(Run.lease_owner) == self._owner,
-                        col(Run.status) == RunStatus.RUNNING,
+            try:
+                async with self._factory() as session:
+                    result = await session.exec(
+                        update(Run)
+                        .where(
+                            col(Run.id) == run_id,
+                            col(Run.lease_owner) == self._owner,
+                            col(Run.status) == RunStatus.RUNNING,
+                        )
+                        .values(lease_expires_at=utcnow() + self.lease)
                     )
-                    .values(lease_expires_at=utcnow() + self.lease)
-                )
-                await session.commit()
+                    await session.commit()
+            except Exception:
+                logger.warning("run %s: lease renewal failed", run_id, exc_info=True)
+                if time.monotonic() > valid_until:
+                    self.abandon([run_id], "its lease could not be renewed before it expired")
+                    return
+                continue
+            if result.rowcount != 1:
+                self.abandon([run_id], "it was declared abandoned (its lease had expired)")
+                return
+            valid_until = time.monotonic() + lease
 
     async def _execute(self, run: Run) -> None:
         if run.scope == RunScope.DOSSIERS:
@@ -409,13 +473,11 @@ class RunExecutor:
         """Procedures, then dossiers, as one run: each part commits its own findings as soon as
         it is complete; the run's outcome (and its one ``run.*`` event) waits for both."""
         composite = self._composites[run.id] = _Composite(parts=("procedures", "dossiers"))
-        try:
-            await self._execute_procedures(run)
-            composite.next_part()
-            await self._execute_dossiers(run)
-        finally:
-            # A crash between parts is finished by ``execute`` as a plain failure.
-            self._composites.pop(run.id, None)
+        # A crash, a deadline or an interruption in a part is finished by ``execute``: merged
+        # with the parts before it, so a part that committed stays recorded as complete.
+        await self._execute_procedures(run)
+        composite.next_part()
+        await self._execute_dossiers(run)
 
     async def _execute_procedures(self, run: Run) -> None:
         """Read P (all of it, or what changed since the last complete run) and N, judge what
@@ -478,7 +540,7 @@ class RunExecutor:
             "distinct": plan.provincial_keys,
             "read": len(procedures.items),
         }
-        drops = await self._sharp_drops(run, listings)
+        drops = await self._sharp_drops(run, RunScope.PROCEDURES, listings)
         if drops and not run.accept_drop:
             await self._finish(run, RunStatus.PARTIAL, drops, details)
             return
@@ -622,7 +684,7 @@ class RunExecutor:
             if incomplete:
                 await self._finish(run, RunStatus.PARTIAL, incomplete, details)
                 return
-            drops = await self._sharp_drops(run, listings)
+            drops = await self._sharp_drops(run, RunScope.DOSSIERS, listings)
             if drops and not run.accept_drop:
                 await self._finish(run, RunStatus.PARTIAL, drops, details)
                 return
@@ -685,34 +747,32 @@ class RunExecutor:
         self._count_outcome(run)
         return not run.dry_run
 
-    async def _sharp_drops(self, run: Run, listings: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    async def _sharp_drops(
+        self, run: Run, scope: RunScope, listings: Mapping[str, Mapping[str, Any]]
+    ) -> list[str]:
+        """Each guarded listing this part read, against the same listing of the latest complete
+        part of its scope (an ``all`` run's part counts): never against listings the part does
+        not read, which an ``all`` run's record also holds."""
         async with self._factory() as session:
-            rows = await session.exec(
-                select(Run)
-                .where(
-                    col(Run.province_code) == run.province_code,
-                    col(Run.scope) == run.scope,
-                    col(Run.status) == RunStatus.SUCCEEDED,
-                    col(Run.dry_run).is_(False),
-                )
-                .order_by(col(Run.finished_at).desc())
-                .limit(1)
-            )
-            previous = rows.first()
+            previous = await latest_complete(session, run.province_code, scope)
         if previous is None:
             return []
-        drops = []
-        guarded = list(_DROP_GUARDED)
+        guarded = [name for name in _DROP_GUARDED if name in listings]
         # (choice) dossier listings depend on the period: compared only with a run of the same one.
-        if (previous.period_from, previous.period_to) == (run.period_from, run.period_to):
-            guarded += dossier_runs.DROP_GUARDED
+        same_period = (previous.run.period_from, previous.run.period_to) == (
+            run.period_from,
+            run.period_to,
+        )
+        if scope == RunScope.DOSSIERS and same_period:
+            guarded += [name for name in dossier_runs.DROP_GUARDED if name in listings]
+        drops = []
         for name in guarded:
-            before = int(previous.listings.get(name, {}).get("distinct", 0))
-            now = int(listings.get(name, {}).get("distinct", 0))
+            before = int((previous.run.listings or {}).get(name, {}).get("distinct", 0))
+            now = int(listings[name].get("distinct", 0))
             if before and now < before * self._settings.sharp_drop_threshold:
                 drops.append(
                     f"sharp drop: {name} returned {now} distinct items against {before} in run "
-                    f"{previous.id}; nothing was resolved. "
+                    f"{previous.run.id}; nothing was resolved. "
                     "Re-run with accept_drop=true if the drop is real."
                 )
         return drops
@@ -767,7 +827,7 @@ class RunExecutor:
     @staticmethod
     def _count_outcome(run: Run) -> None:
         if run.status != RunStatus.RUNNING:  # not the first part of an "all" run
-            RUNS.labels(run.scope, run.status).inc()
+            RUNS.labels(run.province_code, run.scope, run.status).inc()
 
     def _changes(self) -> LifecycleChanges:
         return LifecycleChanges(sample_size=self._settings.dry_run_sample_size)
@@ -784,13 +844,23 @@ class RunExecutor:
         }
 
     async def _finish(
-        self, run: Run, status: RunStatus, errors: list[str], details: dict[str, Any]
+        self,
+        run: Run,
+        status: RunStatus,
+        errors: list[str],
+        details: dict[str, Any],
+        *,
+        final: bool = False,
     ) -> None:
+        """A run's (or a part's) outcome without findings; ``final``: the run ends here even if
+        parts remain (crash, deadline, interruption)."""
         now = utcnow()
         async with self._factory() as session:
             if not await self._still_ours(session, run):
                 return
-            self._apply_outcome(session, run, status, errors, details, run.counts or {}, now)
+            self._apply_outcome(
+                session, run, status, errors, details, run.counts or {}, now, final=final
+            )
             await session.commit()
         self._count_outcome(run)
 
@@ -813,11 +883,13 @@ class RunExecutor:
         details: dict[str, Any],
         counts: dict[str, Any],
         now: datetime,
+        *,
+        final: bool = False,
     ) -> None:
         composite = self._composites.get(run.id)
         if composite is not None:
             composite.record(status, errors, details, counts)
-            if not composite.at_last_part:
+            if not composite.at_last_part and not final:
                 return  # the part's own writes commit; the run stays running
             status, errors, details, counts = composite.merged()
         warnings: list[DataQualityWarning] = details.get("warnings", [])
@@ -840,6 +912,51 @@ class RunExecutor:
                 data=_run_data(run),
                 at=now,
             )
+
+
+def _log_run_start(run: Run) -> None:
+    logger.info(
+        "run started: %s %s %s (%s, %s–%s)",
+        run.id,
+        run.province_code,
+        run.scope,
+        run.trigger,
+        run.period_from,
+        run.period_to,
+        extra={
+            "run_id": run.id,
+            "province": run.province_code,
+            "scope": run.scope,
+            "trigger": run.trigger,
+            "period_from": run.period_from.isoformat(),
+            "period_to": run.period_to.isoformat(),
+            "dry_run": run.dry_run,
+        },
+    )
+
+
+def _log_run_end(run: Run, elapsed: float, *, abandoned: str | None) -> None:
+    outcome = "abandoned" if abandoned else str(run.status)
+    reason = abandoned or "; ".join(run.errors or [])[:1000]
+    level = logging.INFO if outcome == RunStatus.SUCCEEDED else logging.WARNING
+    logger.log(
+        level,
+        "run finished: %s %s %s %s in %.1f s%s",
+        run.id,
+        run.province_code,
+        run.scope,
+        outcome,
+        elapsed,
+        f": {reason}" if reason else "",
+        extra={
+            "run_id": run.id,
+            "province": run.province_code,
+            "scope": run.scope,
+            "outcome": outcome,
+            "reason": reason or None,
+            "duration_s": round(elapsed, 3),
+        },
+    )
 
 
 def _listing_summary(listing: Listing[Any]) -> dict[str, Any]:
@@ -1086,7 +1203,7 @@ async def fail_abandoned_runs(factory: SessionFactory, *, now: datetime | None =
     """Declare failed every active run whose lease expired: its replica died or hung."""
     moment = now or utcnow()
     failed: list[str] = []
-    failed_scopes: list[str] = []
+    failed_scopes: list[tuple[str, str]] = []
     async with factory() as session:
         rows = await session.exec(
             select(Run)
@@ -1111,10 +1228,10 @@ async def fail_abandoned_runs(factory: SessionFactory, *, now: datetime | None =
                     at=moment,
                 )
             failed.append(run.id)
-            failed_scopes.append(run.scope)
+            failed_scopes.append((run.province_code, run.scope))
         await session.commit()
-    for scope in failed_scopes:
-        RUNS.labels(scope, RunStatus.FAILED).inc()
+    for province_code, scope in failed_scopes:
+        RUNS.labels(province_code, scope, RunStatus.FAILED).inc()
     return failed
 
 

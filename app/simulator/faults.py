@@ -17,6 +17,9 @@ LISTINGS: Final[tuple[str, ...]] = (
 )
 
 
+MISBEHAVIOURS: Final[tuple[str, ...]] = ("trickle", "endless", "huge_total", "padded", "deep_json")
+
+
 class Faults(BaseModel):
     """What goes wrong, and how often. Every rate defaults to 0: a clean upstream.
 
@@ -47,6 +50,23 @@ class Faults(BaseModel):
         "(page number as the client sends it: P 0-based, N 1-based)",
     )
     max_in_flight: int = Field(4, ge=1, description="concurrent requests per credential")
+    streak_every: int = Field(
+        0,
+        ge=0,
+        description="failures in streaks: of every streak_every listing requests to a system, "
+        "streak_length in a row fail (429, 503, then N's \"99\" or P's 502, in turn); "
+        "a deterministic counter, not a dice",
+    )
+    streak_length: int = Field(0, ge=0)
+    misbehave: list[str] = Field(
+        default_factory=list,
+        description='listings that misbehave, "<listing>:<mode>": trickle (a 200 sent a byte '
+        "every trickle_interval_s), endless (every page claims one more), huge_total (claims "
+        "10^8 items), padded (the page followed by pad_bytes of whitespace), deep_json (arrays "
+        "nested 100,000 deep)",
+    )
+    trickle_interval_s: float = Field(2.0, gt=0)
+    pad_bytes: int = Field(300 * 1024 * 1024, ge=0)
     seed: int = 0
 
     @field_validator("fail_pages")
@@ -58,8 +78,35 @@ class Faults(BaseModel):
                 raise ValueError(f"{entry!r}: expected '<listing>:<page>', listing in {LISTINGS}")
         return pages
 
+    @field_validator("misbehave")
+    @classmethod
+    def _known_modes(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            listing, _, mode = entry.rpartition(":")
+            if listing not in LISTINGS or mode not in MISBEHAVIOURS:
+                raise ValueError(
+                    f"{entry!r}: expected '<listing>:<mode>', listing in {LISTINGS}, "
+                    f"mode in {MISBEHAVIOURS}"
+                )
+        return entries
+
     def failing(self, listing: str, page: int) -> bool:
         return f"{listing}:{page}" in self.fail_pages
+
+    def misbehaviour(self, listing: str) -> str | None:
+        for entry in self.misbehave:
+            name, _, mode = entry.rpartition(":")
+            if name == listing:
+                return mode
+        return None
+
+    def in_streak(self, request_number: int) -> int | None:
+        """Which streak the n-th request (from 0) of a system falls in, if it falls in one."""
+        if not self.streak_every or not self.streak_length:
+            return None
+        if request_number % self.streak_every < self.streak_length:
+            return request_number // self.streak_every
+        return None
 
 
 class Credentials(BaseModel):

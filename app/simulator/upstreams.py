@@ -16,13 +16,14 @@ import random
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+import orjson
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from app.domain.values import parse_local_time
 from app.simulator.dossiers import DossierSet, PagedItems, parse_time
@@ -58,6 +59,7 @@ class SimulatorState:
     max_in_flight: Counter[str] = field(default_factory=Counter)
     requests: Counter[str] = field(default_factory=Counter)
     responses: dict[str, Counter[str]] = field(default_factory=dict)
+    system_requests: Counter[str] = field(default_factory=Counter)  # for streaks
     concurrency_rejections: int = 0
     tokens_issued: Counter[str] = field(default_factory=Counter)
     passes: Counter[str] = field(default_factory=Counter)
@@ -72,8 +74,9 @@ class SimulatorState:
     def set_faults(self, faults: Faults) -> None:
         self.faults = faults
         self.rng = random.Random(faults.seed)
-        # A new fault setting starts the "first K passes" count afresh.
+        # A new fault setting starts the "first K passes" count (and the streaks) afresh.
         self.passes.clear()
+        self.system_requests.clear()
 
     def reset(self) -> None:
         self.in_flight.clear()
@@ -83,6 +86,7 @@ class SimulatorState:
         self.concurrency_rejections = 0
         self.tokens_issued.clear()
         self.passes.clear()
+        self.system_requests.clear()
         self.rng = random.Random(self.faults.seed)
 
     def procedures(self) -> list[JsonDict]:
@@ -250,8 +254,26 @@ async def _latency(state: SimulatorState) -> None:
 
 
 def _gateway_faults(state: SimulatorState, listing: str, page: int) -> Response | None:
-    """429/503 as the load balancer in front of either system answers them (plain bodies)."""
+    """429/503 as the load balancer in front of either system answers them (plain bodies), and
+    the streaks of a bad minute: N's "99" inside its envelope, P's 502."""
     faults = state.faults
+    system = listing.split(".", 1)[0]
+    number = state.system_requests[system]
+    state.system_requests[system] += 1
+    streak = faults.in_streak(number)
+    if streak is not None:
+        kind = streak % 3
+        if kind == 0:
+            return PlainTextResponse(
+                "Too Many Requests", status_code=429, headers=_retry_after(state)
+            )
+        if kind == 1:
+            return PlainTextResponse(
+                "Service Unavailable", status_code=503, headers=_retry_after(state)
+            )
+        if system == NATIONAL:
+            return _envelope(None, "99", "Hệ thống đang bận")
+        return PlainTextResponse("Bad Gateway", status_code=502)
     if faults.failing(listing, page):
         return PlainTextResponse(
             "Service Unavailable", status_code=503, headers=_retry_after(state)
@@ -263,6 +285,40 @@ def _gateway_faults(state: SimulatorState, listing: str, page: int) -> Response 
             "Service Unavailable", status_code=503, headers=_retry_after(state)
         )
     return None
+
+
+HUGE_TOTAL = 10**8
+DEEP_NESTING = 100_000
+_PAD_CHUNK = b" " * (1024 * 1024)
+
+
+def _misbehaving(state: SimulatorState, listing: str, body: JsonDict) -> Response:
+    """The page as a misbehaving upstream sends it: whole (``JSONResponse``) unless the
+    listing's mode says otherwise. Bodies are generated as they are sent, never held whole."""
+    mode = state.faults.misbehaviour(listing)
+    if mode == "deep_json":
+        nested = b"[" * DEEP_NESTING + b"]" * DEEP_NESTING
+        return Response(nested, media_type="application/json")
+    if mode == "padded":
+        size = state.faults.pad_bytes
+
+        async def padded() -> AsyncIterator[bytes]:
+            yield orjson.dumps(body)
+            for _ in range(size // len(_PAD_CHUNK)):
+                yield _PAD_CHUNK
+            yield b" " * (size % len(_PAD_CHUNK))
+
+        return StreamingResponse(padded(), media_type="application/json")
+    if mode == "trickle":
+        every = state.faults.trickle_interval_s
+
+        async def trickle() -> AsyncIterator[bytes]:
+            for byte in orjson.dumps(body):
+                yield bytes([byte])
+                await asyncio.sleep(every)
+
+        return StreamingResponse(trickle(), media_type="application/json")
+    return JSONResponse(body)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -390,16 +446,28 @@ async def _serve_provincial(
         return fault
     shifted = state.page_order(name, _pass_key(name, request), first_page=page == 0)
     total = len(selected)
+    content = _page_of(selected, page, size, shifted)
+    mode = state.faults.misbehaviour(name)
+    if mode == "endless":
+        # Always one more page, filled with items already served (the listing never adds up).
+        total = (page + 2) * size
+        content = content or _page_of(
+            selected, page % max(math.ceil(len(selected) / size), 1), size, False
+        )
+    elif mode == "huge_total":
+        total = HUGE_TOTAL
     total_pages = math.ceil(total / size)
-    return JSONResponse(
+    return _misbehaving(
+        state,
+        name,
         {
-            "content": _page_of(selected, page, size, shifted),
+            "content": content,
             "number": page,
             "size": size,
             "totalElements": total,
             "totalPages": total_pages,
             "last": page >= total_pages - 1,
-        }
+        },
     )
 
 
@@ -547,19 +615,25 @@ async def _serve_national(
     await _latency(state)
     fault = _gateway_faults(state, name, page)
     if fault is not None:
-        return fault, str(fault.status_code)
+        outcome = str(fault.status_code)
+        return fault, "200:99" if outcome == "200" else outcome
     if state.faults.rate_n_busy and state.rng.random() < state.faults.rate_n_busy:
         code = state.rng.choice(("99", "-1"))
         message = "Hệ thống đang bận" if code == "99" else "Lỗi hệ thống"
         return _envelope(None, code, message), f"200:{code}"
     shifted = state.page_order(name, _pass_key(name, request), first_page=page == 1)
-    result = {
-        "total": len(selected),
-        "pageIndex": page,
-        "pageSize": size,
-        "data": _page_of(selected, page - 1, size, shifted),
-    }
-    return _envelope(result), "200:0"
+    total = len(selected)
+    data = _page_of(selected, page - 1, size, shifted)
+    mode = state.faults.misbehaviour(name)
+    if mode == "endless":
+        total = page * size + 1  # one item, hence one page, more than this one
+        pages = max(math.ceil(len(selected) / size), 1)
+        data = data or _page_of(selected, (page - 1) % pages, size, False)
+    elif mode == "huge_total":
+        total = HUGE_TOTAL
+    result = {"total": total, "pageIndex": page, "pageSize": size, "data": data}
+    body = {"error_code": "0", "message": "", "result": result}
+    return _misbehaving(state, name, body), "200:0"
 
 
 # ------------------------------------------------------------------------------------------------

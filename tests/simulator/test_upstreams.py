@@ -431,3 +431,73 @@ def test_server_stops_cleanly() -> None:
         assert httpx.get(f"{url}/_sim/faults").status_code == 200
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/_sim/faults", timeout=1)
+
+
+# ---- hostile upstreams ---------------------------------------------------------------------------
+
+
+async def test_failures_come_in_deterministic_streaks() -> None:
+    async with _client(faults=Faults(streak_every=5, streak_length=2)) as sim:
+        p, n = await p_token(sim), await n_token(sim)
+        p_codes = [(await sim.get(PROCEDURES, headers=p)).status_code for _ in range(15)]
+        # Streak 0 is 429s, streak 1 503s, streak 2 P's 502s: two in a row out of every five.
+        assert p_codes == [
+            429,
+            429,
+            200,
+            200,
+            200,
+            503,
+            503,
+            200,
+            200,
+            200,
+            502,
+            502,
+            200,
+            200,
+            200,
+        ]
+        n_codes = []
+        for _ in range(15):
+            response = await sim.get(PAYMENT_INFO, params={"MaTinh": "H53"}, headers=n)
+            n_codes.append(response.json()["error_code"] if response.status_code == 200 else "")
+        # N counts its own requests; its third kind is "99" inside the envelope.
+        assert n_codes[10:12] == ["99", "99"]
+        assert n_codes[:2] == ["", ""]
+        assert n_codes[2] == "0"
+
+
+async def test_misbehaving_listings() -> None:
+    async with _client() as sim:
+        p = await p_token(sim)
+        await set_faults(sim, misbehave=["provincial.procedures:endless"])
+        pages = [
+            (await sim.get(PROCEDURES, params={"page": i, "size": 10}, headers=p)).json()
+            for i in (0, 50)
+        ]
+        assert [page["totalPages"] for page in pages] == [2, 52]
+        assert all(page["content"] for page in pages)
+
+        await set_faults(sim, misbehave=["provincial.procedures:huge_total"])
+        page = (await sim.get(PROCEDURES, headers=p)).json()
+        assert page["totalElements"] == 10**8
+
+        await set_faults(sim, misbehave=["provincial.procedures:deep_json"])
+        body = (await sim.get(PROCEDURES, headers=p)).content
+        assert body.startswith(b"[" * 1000)
+        assert len(body) == 200_000
+
+        await set_faults(sim, misbehave=["provincial.procedures:padded"], pad_bytes=3_000_000)
+        response = await sim.get(PROCEDURES, headers=p)
+        assert len(response.content) > 3_000_000
+        assert response.json()["content"]  # still JSON: the padding is whitespace
+
+        await set_faults(sim, misbehave=["provincial.procedures:trickle"], trickle_interval_s=0.001)
+        response = await sim.get(PROCEDURES, params={"size": 1}, headers=p)
+        assert response.json()["totalElements"] > 0
+
+
+async def test_an_unknown_misbehaviour_is_refused(sim: httpx.AsyncClient) -> None:
+    response = await sim.patch("/_sim/faults", json={"misbehave": ["provincial.procedures:nap"]})
+    assert response.status_code == 422
