@@ -167,6 +167,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
             *_shared_processors(),
             structlog.stdlib.PositionalArgumentsFormatter(),
             structlog.processors.StackInfoRenderer(),
+            redact,  # here too, so no other handler on the root (pytest's, say) sees a secret
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),

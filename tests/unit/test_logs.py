@@ -15,11 +15,15 @@ from app.settings import Settings
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    root, access = logging.getLogger(), logging.getLogger("uvicorn.access")
+    handlers, level, access_level = list(root.handlers), root.level, access.level
+    # uvicorn servers started by earlier tests set their loggers' levels (configure_logging
+    # leaves a level uvicorn was given alone); here they follow the root's.
+    access.setLevel(logging.NOTSET)
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    access.setLevel(access_level)
 
 
 def test_redact_masks_sensitive_keys_case_insensitively_and_nested() -> None:
