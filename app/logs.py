@@ -60,6 +60,15 @@ _DROPPED_KEYS = ("color_message",)
 _HANDLER_MARK = "_recon_handler"
 
 
+def _not_alembic_chatter(record: logging.LogRecord) -> bool:
+    """Alembic announces its dialect every time a context opens — at every readiness probe
+    (pending migrations are checked there). Its "Running upgrade …" lines are kept."""
+    return not (
+        record.name == "alembic.runtime.migration"
+        and str(record.msg).startswith(("Context impl", "Will assume"))
+    )
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
 
@@ -185,6 +194,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     )
     handler = _StderrHandler()
     handler.setFormatter(formatter)
+    handler.addFilter(_not_alembic_chatter)
     setattr(handler, _HANDLER_MARK, True)
     root = logging.getLogger()
     for existing in list(root.handlers):

@@ -82,6 +82,7 @@ def test_one_handler_renders_stdlib_and_structlog_records_as_json(
         "run %s finished", "r1", extra={"run_id": "r1", "client_secret": "shh"}
     )
     logging.getLogger("app.test").debug("below the level")
+    logging.getLogger("alembic.runtime.migration").info("Context impl SQLiteImpl.")
     structlog.get_logger("app.structured").warning("token refreshed", token="Bearer xyz")
     logging.getLogger("uvicorn.access").info(
         '%s - "%s"', "127.0.0.1:5000", "GET /health/live", extra={"color_message": "x"}
