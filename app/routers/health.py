@@ -92,6 +92,12 @@ async def metrics(session: SessionDep, settings: SettingsDep) -> Response:
         .where(col(WebhookDelivery.status).in_([DeliveryStatus.PENDING, DeliveryStatus.FAILED]))
         .group_by(col(WebhookDelivery.status))
     )
+    WEBHOOK_BACKLOG.clear()
+    WEBHOOK_OLDEST_PENDING.set(0)
+    for status, count, oldest in backlog.all():
+        WEBHOOK_BACKLOG.labels(status).set(count)
+        if status == DeliveryStatus.PENDING and oldest is not None:
+            WEBHOOK_OLDEST_PENDING.set((utcnow() - oldest).total_seconds())
     # Freshness per province and scope (no sample without a complete run).
     now = utcnow()
     LAST_COMPLETE_RUN.clear()
@@ -104,12 +110,6 @@ async def metrics(session: SessionDep, settings: SettingsDep) -> Response:
             DATA_AGE.labels(fresh.province_code, fresh.scope).set(
                 max(0.0, (now - fresh.finished_at).total_seconds())
             )
-    WEBHOOK_BACKLOG.clear()
-    WEBHOOK_OLDEST_PENDING.set(0)
-    for status, count, oldest in backlog.all():
-        WEBHOOK_BACKLOG.labels(status).set(count)
-        if status == DeliveryStatus.PENDING and oldest is not None:
-            WEBHOOK_OLDEST_PENDING.set((utcnow() - oldest).total_seconds())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
