@@ -14,13 +14,33 @@ from rich.table import Table
 
 from app.auth import Role, create_key
 from app.db import create_engine, create_session_factory
+from app.logs import configure_logging
 from app.migrate import upgrade
-from app.settings import get_settings
+from app.settings import MissingUpstreamSettings, Settings, get_settings
 
 cli = typer.Typer(no_args_is_help=True, help="Payment-sync reconciliation service.")
 keys_cli = typer.Typer(no_args_is_help=True, help="Manage API keys.")
 cli.add_typer(keys_cli, name="keys")
 console = Console()
+errors = Console(stderr=True)
+
+
+def _startable_settings() -> Settings:
+    """The environment's settings, or exit 2 with a message saying what is wrong (no traceback):
+    invalid values, or upstream addresses missing (without RECON_SIMULATOR)."""
+    from pydantic import ValidationError
+
+    try:
+        settings = get_settings()
+        settings.require_upstreams()
+    except ValidationError as exc:
+        errors.print(f"[red]invalid configuration[/red]: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except MissingUpstreamSettings as exc:
+        errors.print(f"[red]cannot start[/red]: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 @cli.command()
@@ -30,19 +50,25 @@ def serve(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
     """Serve the API (configured by environment variables only)."""
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers)
+    _startable_settings()
+    # log_config=None: uvicorn keeps its hands off logging; its loggers go through ours.
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+    )
 
 
 @cli.command()
 def worker() -> None:
     """Deliver webhooks in this process (configured by environment variables only)."""
-    import logging
-
     from app.eventloop import run
     from app.worker import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    run(run_worker(get_settings()))
+    run(run_worker(_startable_settings()))
 
 
 @cli.command()

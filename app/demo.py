@@ -4,6 +4,7 @@ reconciliation, its summary and the verified webhooks it caused."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import socket
 import time
@@ -75,10 +76,16 @@ async def run_demo(
             # The demo starts its one run itself; `recon serve` runs on the schedule.
             "scheduler_enabled": False,
         }
+        if "LOG_LEVEL" not in os.environ:
+            # The demo's story is what it prints; its logs only when something goes wrong
+            # (LOG_LEVEL=INFO shows them all, interleaved).
+            values["log_level"] = "WARNING"
         settings = Settings(_env_file=None, **values)
         console.print(f"[bold]Simulated upstreams[/bold] ({scenario}) at {sim.base_url}")
         server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+            uvicorn.Config(
+                create_app(settings), host=host, port=port, log_level="warning", log_config=None
+            )
         )
         serving = asyncio.create_task(server.serve())
         while not server.started:

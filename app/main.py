@@ -14,9 +14,11 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from app.db import create_engine, create_session_factory
 from app.errors import install_error_handlers
+from app.logs import configure_logging
 from app.migrate import upgrade
 from app.models.types import utcnow
 from app.reconcile.runs import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
@@ -66,6 +68,11 @@ async def _janitor(app: FastAPI, interval: float, retention_days: float) -> None
         await asyncio.sleep(interval)
 
 
+def database_backend(url: str) -> str:
+    """``sqlite`` or ``postgresql``: the URL without anything that could be a credential."""
+    return make_url(url).get_backend_name()
+
+
 def tune_garbage_collector() -> None:
     """A dossier run allocates tens of millions of short-lived containers; at CPython's default
     threshold (700) the cyclic collector runs after every few pages and rescans everything
@@ -82,6 +89,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Here rather than at import: uvicorn configured its loggers when it read its config, and
+        # this routes them (and everything else) through our one handler.
+        configure_logging(config.log_level, config.log_format)
+        config.require_upstreams()
         tune_garbage_collector()
         engine = create_engine(config.database_url)
         if config.recon_auto_migrate:
@@ -100,11 +111,12 @@ def create_app(
         app.state.session_factory = factory
         app.state.executor = executor
         app.state.dispatcher = dispatcher
+        intervals = config.schedule_intervals() if config.scheduler_enabled else {}
         scheduler = Scheduler(
             factory,
             executor,
             provinces=config.province_codes(),
-            intervals=config.schedule_intervals() if config.scheduler_enabled else {},
+            intervals=intervals,
             poll_seconds=config.scheduler_poll_seconds,
         )
         app.state.scheduler = scheduler
@@ -114,9 +126,20 @@ def create_app(
         if config.webhook_dispatcher_enabled:
             dispatcher.start()
         scheduler.start()
+        logger.info(
+            "service started",
+            extra={
+                "replica": replica_name(),
+                "provinces": config.province_codes(),
+                "database_backend": database_backend(config.database_url),
+                "scheduled": sorted(intervals),
+                "webhook_dispatcher": config.webhook_dispatcher_enabled,
+            },
+        )
         try:
             yield
         finally:
+            logger.info("service stopping", extra={"replica": replica_name()})
             await scheduler.aclose()
             janitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -53,3 +53,15 @@ SCHEDULE_TICKS = Counter(
     "Scheduled ticks this replica fired, by scope and outcome (started, skipped, failed).",
     ["scope", "outcome"],
 )
+# Freshness, read from the shared database at scrape time (every replica answers the same). A
+# scope without a complete run has no sample; alert on absent() as well as on the age.
+LAST_COMPLETE_RUN = Gauge(
+    "recon_last_complete_run_timestamp_seconds",
+    "Finish time (Unix seconds) of the latest run whose part for the scope was complete.",
+    ["province", "scope"],
+)
+DATA_AGE = Gauge(
+    "recon_data_age_seconds",
+    "Seconds since the latest run whose part for the scope was complete finished.",
+    ["province", "scope"],
+)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from functools import lru_cache
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
@@ -35,6 +36,28 @@ def parse_interval(text: str) -> timedelta | None:
     if every < timedelta(seconds=1):
         raise ValueError(f"interval {text!r} is under a second")
     return every
+
+
+# What RECON_SIMULATOR=true supplies: the simulator of `recon simulate --port 8081`.
+SIMULATOR_DEFAULTS = {
+    "provincial_base_url": "http://127.0.0.1:8081/provincial",
+    "provincial_token_url": "http://127.0.0.1:8081/provincial/oauth/token",
+    "national_base_url": "http://127.0.0.1:8081/national",
+    "national_token_url": "http://127.0.0.1:8081/national/oauth/token",
+}
+
+
+class MissingUpstreamSettings(ValueError):
+    """The service cannot start: some upstream addresses are not configured."""
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        super().__init__(
+            "upstream settings missing: "
+            + ", ".join(missing)
+            + ". Set them (README, Configuration), or RECON_SIMULATOR=true to use the local "
+            "simulator on 127.0.0.1:8081 (`recon simulate --port 8081`)."
+        )
 
 
 class UpstreamSettings(BaseModel):
@@ -96,15 +119,74 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./recon.db"
     recon_admin_key: SecretStr | None = None
     recon_auto_migrate: bool = True
+    # Logging (app/logs.py): every line JSON or structlog's console rendering, from this level.
+    log_format: Literal["json", "console"] = "console"
+    log_level: str = "INFO"
+    # The upstream addresses below are required unless this supplies the local simulator's.
+    recon_simulator: bool = False
+    # /health/ready says "degraded" when a scope's last complete run is older than this
+    # (durations like 2h; "off": not checked).
+    health_max_data_age_procedures: str = "2h"
+    health_max_data_age_dossiers: str = "6h"
 
-    provincial_base_url: str = "http://127.0.0.1:8081/provincial"
-    provincial_token_url: str = "http://127.0.0.1:8081/provincial/oauth/token"
+    @field_validator("log_level")
+    @classmethod
+    def _level_is_known(cls, value: str) -> str:
+        from app.logs import level_number
+
+        level_number(value)
+        return value.strip().upper()
+
+    @field_validator("health_max_data_age_procedures", "health_max_data_age_dossiers")
+    @classmethod
+    def _max_age_parses(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+    def health_max_data_ages(self) -> dict[str, timedelta]:
+        """The scopes whose data age /health/ready checks, with their maximum ages."""
+        configured = {
+            "procedures": parse_interval(self.health_max_data_age_procedures),
+            "dossiers": parse_interval(self.health_max_data_age_dossiers),
+        }
+        return {scope: age for scope, age in configured.items() if age is not None}
+
+    @model_validator(mode="after")
+    def _simulator_defaults(self) -> Self:
+        if self.recon_simulator:
+            for name, default in SIMULATOR_DEFAULTS.items():
+                if getattr(self, name) is None:
+                    setattr(self, name, default)
+        return self
+
+    def missing_upstream_settings(self) -> list[str]:
+        """The upstream variables a start needs and lacks (N's per province with PROVINCES)."""
+        if not self.provinces:
+            names = [name for name in SIMULATOR_DEFAULTS if getattr(self, name) is None]
+            return [name.upper() for name in names]
+        missing = []
+        for name in ("national_base_url", "national_token_url"):
+            if getattr(self, name) is not None:
+                continue
+            lacking = [p.code for p in self.provinces if getattr(p, name) is None]
+            if lacking:
+                missing.append(f"{name.upper()} (or {name} of province {', '.join(lacking)})")
+        return missing
+
+    def require_upstreams(self) -> None:
+        """Raise ``MissingUpstreamSettings`` naming what a start lacks."""
+        missing = self.missing_upstream_settings()
+        if missing:
+            raise MissingUpstreamSettings(missing)
+
+    provincial_base_url: str | None = None
+    provincial_token_url: str | None = None
     provincial_client_id: str = "recon"
     provincial_client_secret: SecretStr = SecretStr("")
     provincial_page_size: int = Field(default=500, ge=1, le=1000)
 
-    national_base_url: str = "http://127.0.0.1:8081/national"
-    national_token_url: str = "http://127.0.0.1:8081/national/oauth/token"
+    national_base_url: str | None = None
+    national_token_url: str | None = None
     national_client_id: str = "recon"
     national_client_secret: SecretStr = SecretStr("")
     national_page_size: int = Field(default=500, ge=1, le=500)
@@ -262,8 +344,8 @@ class Settings(BaseSettings):
 
     def provincial(self) -> UpstreamSettings:
         return self._upstream(
-            self.provincial_base_url,
-            self.provincial_token_url,
+            _required(self.provincial_base_url, "PROVINCIAL_BASE_URL"),
+            _required(self.provincial_token_url, "PROVINCIAL_TOKEN_URL"),
             self.provincial_client_id,
             self.provincial_client_secret,
             self.provincial_page_size,
@@ -271,8 +353,8 @@ class Settings(BaseSettings):
 
     def national(self) -> UpstreamSettings:
         return self._upstream(
-            self.national_base_url,
-            self.national_token_url,
+            _required(self.national_base_url, "NATIONAL_BASE_URL"),
+            _required(self.national_token_url, "NATIONAL_TOKEN_URL"),
             self.national_client_id,
             self.national_client_secret,
             self.national_page_size,
@@ -303,6 +385,12 @@ class Settings(BaseSettings):
             growth_pages=self.upstream_growth_pages,
             max_body_bytes=self.upstream_max_body_bytes,
         )
+
+
+def _required(value: str | None, name: str) -> str:
+    if value is None:
+        raise MissingUpstreamSettings([name])
+    return value
 
 
 @lru_cache

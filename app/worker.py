@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 async def run_worker(settings: Settings) -> None:
     """Deliver webhooks until SIGINT/SIGTERM; a SIGKILL loses nothing (leases expire)."""
+    settings.require_upstreams()
     engine = create_engine(settings.database_url)
     if settings.recon_auto_migrate:
         await upgrade(engine)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -12,10 +13,18 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.dependencies import SessionDep, SettingsDep
-from app.metrics import OPEN_FINDINGS, WEBHOOK_BACKLOG, WEBHOOK_OLDEST_PENDING
+from app.metrics import (
+    DATA_AGE,
+    LAST_COMPLETE_RUN,
+    OPEN_FINDINGS,
+    WEBHOOK_BACKLOG,
+    WEBHOOK_OLDEST_PENDING,
+)
 from app.migrate import has_pending_migrations
 from app.models import DeliveryStatus, Finding, FindingStatus, Run, RunStatus, WebhookDelivery
 from app.models.types import utcnow
+from app.read.freshness import Freshness, freshness
+from app.settings import Settings
 
 router = APIRouter(tags=["health"])
 
@@ -39,12 +48,19 @@ async def ready(request: Request, session: SessionDep, settings: SettingsDep) ->
         checks["database"] = f"unreachable: {type(exc).__name__}"
         healthy = False
     last_runs: dict[str, dict[str, Any] | None] = {}
-    if checks.get("database") == "ok":
+    degraded: list[dict[str, Any]] = []
+    if checks.get("database") == "ok" and checks.get("migrations") == "ok":
         for province_code in settings.province_codes():
             last_runs[province_code] = await _last_run(session, province_code)
+        degraded = _degraded(
+            await freshness(session, settings.province_codes()), settings, utcnow()
+        )
+    status = "unavailable" if not healthy else "degraded" if degraded else "ok"
     body = {
-        "status": "ok" if healthy else "unavailable",
+        "status": status,
         "checks": checks,
+        # Why the status is "degraded": per province and scope, data too old or never complete.
+        "degraded": degraded,
         # The newest finished run of any province, and each province's.
         "last_run": max(
             (run for run in last_runs.values() if run),
@@ -82,7 +98,62 @@ async def metrics(session: SessionDep, settings: SettingsDep) -> Response:
         WEBHOOK_BACKLOG.labels(status).set(count)
         if status == DeliveryStatus.PENDING and oldest is not None:
             WEBHOOK_OLDEST_PENDING.set((utcnow() - oldest).total_seconds())
+    # Freshness per province and scope (no sample without a complete run).
+    now = utcnow()
+    LAST_COMPLETE_RUN.clear()
+    DATA_AGE.clear()
+    for fresh in await freshness(session, settings.province_codes()):
+        if fresh.finished_at is not None:
+            LAST_COMPLETE_RUN.labels(fresh.province_code, fresh.scope).set(
+                fresh.finished_at.timestamp()
+            )
+            DATA_AGE.labels(fresh.province_code, fresh.scope).set(
+                max(0.0, (now - fresh.finished_at).total_seconds())
+            )
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _degraded(fresh: list[Freshness], settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    """The scopes whose data is older than allowed (``too_old``), or never complete although
+    expected: the scope is scheduled, or has been run (``no_complete_run``)."""
+    max_ages = settings.health_max_data_ages()
+    scheduled = settings.schedule_intervals()
+    reasons: list[dict[str, Any]] = []
+    for item in fresh:
+        max_age = max_ages.get(item.scope)
+        if max_age is None:
+            continue
+        age = item.age(now)
+        if age is None and (item.scope in scheduled or item.has_runs):
+            why = "has runs, none complete" if item.has_runs else "scheduled, never run"
+            reason, detail = "no_complete_run", f"no complete {item.scope} run ({why})"
+        elif age is not None and age > max_age:
+            reason = "too_old"
+            detail = (
+                f"the last complete {item.scope} run ({item.run_id}) finished more than "
+                f"{_duration(max_age)} ago"
+            )
+        else:
+            continue
+        reasons.append(
+            {
+                "province": item.province_code,
+                "scope": item.scope,
+                "reason": reason,
+                "detail": detail,
+                "age_seconds": None if age is None else round(age.total_seconds(), 1),
+                "max_age_seconds": max_age.total_seconds(),
+            }
+        )
+    return reasons
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0 and seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 async def _last_run(session: AsyncSession, province_code: str) -> dict[str, Any] | None:
