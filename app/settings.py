@@ -87,7 +87,7 @@ class UpstreamSettings(BaseModel):
     listing_deadline_s: float = Field(default=3600.0, gt=0)  # one listing, every page of it
     max_pages: int = Field(default=10_000, ge=1)  # pages a listing may claim
     growth_pages: int = Field(default=2, ge=0)  # pages a listing may grow by while read
-    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)  # one response, decoded
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # one response, decoded
 
 
 class ProvinceSettings(BaseModel):
@@ -247,7 +247,7 @@ class Settings(BaseSettings):
     upstream_listing_deadline_s: float = Field(default=3600.0, gt=0)
     upstream_max_pages: int = Field(default=10_000, ge=1)
     upstream_growth_pages: int = Field(default=2, ge=0)
-    upstream_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    upstream_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # A run that has not finished by then ends partial (its reason says so) and changes nothing.
     run_deadline_s: float = Field(default=4 * 3600, gt=0)
 

@@ -182,8 +182,14 @@ async def test_a_listing_that_always_claims_one_more_page_is_incomplete_and_boun
         return httpx.Response(200, json=spring(items, page, (page + 2) * 2))
 
     upstream_ = Upstream(0, fail=endless)
-    async with upstream_.client(growth_pages=3) as client:
-        result = await client.list_procedures()
+    tracemalloc.start()
+    try:
+        async with upstream_.client(growth_pages=3) as client:
+            result = await client.list_procedures()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 1024 * 1024
     assert not result.complete
     assert result.error is not None
     assert "kept growing" in result.error
@@ -270,8 +276,14 @@ async def test_json_nested_too_deep_is_a_bad_page_not_a_crash() -> None:
         return httpx.Response(200, content=deep, headers={"content-type": "application/json"})
 
     upstream_ = Upstream(0, fail=nested)
-    async with upstream_.client() as client:
-        result = await client.list_procedures()
+    tracemalloc.start()
+    try:
+        async with upstream_.client() as client:
+            result = await client.list_procedures()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 1024 * 1024
     assert not result.complete
     assert result.error == "provincial.procedures: response is not JSON"
 

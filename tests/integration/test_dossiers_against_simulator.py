@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -317,3 +318,37 @@ async def outbox_types(service: ServiceClient) -> list[str]:
     async with service.app.state.session_factory() as session:
         rows = await session.exec(select(OutboxEvent.event_type))
         return list(rows.all())
+
+
+async def test_scope_all_runs_in_a_row_succeed_and_a_rerun_resolves(
+    dong_thap_small: SimulatorServer, database_url: str, service_factory: Any
+) -> None:
+    """Each part's listings are compared with the same listings of the latest complete part of
+    its scope: the second and third ``all`` runs succeed (before, the procedures part was
+    compared with the dossier listings of the previous ``all`` run and every run after the
+    first ended partial), and an ``all`` run resolves what the data no longer shows."""
+    sim = dong_thap_small
+    service = await service_factory(settings_for(sim, database_url))
+    body = {**DONG_THAP, "scope": "all", "full": True}
+    for _ in range(3):
+        run = await service.reconcile(**body)
+        assert run["status"] == "succeeded", run["errors"]
+        assert run["counts"]["procedures"]["status"] == "succeeded"
+        assert run["counts"]["dossiers"]["status"] == "succeeded"
+
+    _, items = await service.all_unsynced()
+    gone = items[0]
+    key = (gone["procedure_code"], gone["agency_code"])
+    params = {"MaTTHC": gone["procedure_code"], "MaDonVi": gone["agency_code"]}
+    async with httpx.AsyncClient(base_url=sim.base_url, timeout=10) as simulator:
+        deleted = await simulator.delete("/_sim/procedures", params=params)
+        assert deleted.status_code == 200
+        try:
+            run = await service.reconcile(**body)
+        finally:
+            await simulator.delete("/_sim/procedures", params={"all": "true"})
+    assert run["status"] == "succeeded", run["errors"]
+    assert run["counts"]["procedures"]["findings"]["resolved"] >= len(gone["reasons"])
+    _, after = await service.all_unsynced()
+    assert key not in {(i["procedure_code"], i["agency_code"]) for i in after}
+    assert len(after) == len(items) - 1
