@@ -9,7 +9,8 @@ ProblemError
 └── ServiceUnavailable   503  (a query outran DATABASE_STATEMENT_TIMEOUT_S; Retry-After)
 
 A database error whose query PostgreSQL cancelled (SQLSTATE 57014: statement timeout) is
-answered as ServiceUnavailable by the same handler, never as a 500.
+answered as ServiceUnavailable, and so is a request that found no free pooled connection in
+time; never as a 500.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -139,6 +141,18 @@ def install_error_handlers(app: FastAPI) -> None:
             logger.warning("query cancelled on %s %s: %s", request.method, request.url.path, exc)
             return await _domain(request, query_timeout())
         return await _unexpected(request, exc)
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed busy for the pool's timeout: as unavailable as a
+        # cancelled query, and as temporary.
+        logger.warning(
+            "no database connection for %s %s: %s", request.method, request.url.path, exc
+        )
+        return await _domain(
+            request,
+            ServiceUnavailable("Every database connection is busy; retry later."),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

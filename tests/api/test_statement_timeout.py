@@ -19,8 +19,6 @@ from app.dependencies import SessionDep, SessionFactoryDep
 from app.main import create_app
 from tests.conftest import ADMIN_KEY, make_settings
 
-pytestmark = pytest.mark.postgres
-
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
@@ -65,6 +63,7 @@ async def timed(postgres_url: str) -> AsyncIterator[tuple[Any, httpx.AsyncClient
         yield app, http
 
 
+@pytest.mark.postgres
 async def test_a_slow_query_is_answered_503_with_retry_after(
     timed: tuple[Any, httpx.AsyncClient],
 ) -> None:
@@ -87,6 +86,7 @@ async def test_a_slow_query_is_answered_503_with_retry_after(
         assert ok.status_code == 200, ok.text
 
 
+@pytest.mark.postgres
 async def test_requests_carry_the_timeout_and_runs_do_not(
     timed: tuple[Any, httpx.AsyncClient],
 ) -> None:
@@ -103,6 +103,7 @@ async def test_requests_carry_the_timeout_and_runs_do_not(
             assert await _show(session) == "0"
 
 
+@pytest.mark.postgres
 async def test_a_real_endpoint_blocked_by_a_lock_answers_503(
     timed: tuple[Any, httpx.AsyncClient], postgres_url: str
 ) -> None:
@@ -134,9 +135,27 @@ async def test_a_real_endpoint_blocked_by_a_lock_answers_503(
         await holder.dispose()
 
 
+@pytest.mark.postgres
 async def test_zero_disables_the_timeout(postgres_url: str) -> None:
     app = _app_with_probes(postgres_url, 0)
     async for http in _client(app):
         assert (await http.get("/test/show")).json() == {"request": "0"}
         slow = await http.get("/test/sleep", params={"seconds": 0.3})
         assert slow.status_code == 200
+
+
+async def test_an_exhausted_pool_is_a_503_too(sqlite_url: str) -> None:
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    app = create_app(make_settings(sqlite_url))
+
+    async def exhausted() -> None:
+        raise PoolTimeout("QueuePool limit of size 10 overflow 10 reached")
+
+    app.add_api_route("/test/exhausted", exhausted)
+    async for http in _client(app):
+        response = await http.get("/test/exhausted")
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "retry-after" in response.headers
+        assert "busy" in response.json()["detail"]
