@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal, Role, authenticate, require_role
-from app.db import SessionFactory
+from app.db import SessionFactory, create_read_session_factory
 from app.errors import BadRequest, NotFound
 from app.reconcile.runs import RunExecutor
 from app.settings import Settings
@@ -23,14 +23,25 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-async def get_session_factory(request: Request) -> SessionFactory:
-    factory: SessionFactory = request.app.state.session_factory
+def _request_factory(request: Request) -> SessionFactory:
+    """The sessions of requests: the service's engine and pool, with the statement timeout
+    (``DATABASE_STATEMENT_TIMEOUT_S``) on each transaction. Made once per app, on first use;
+    ``app.state.session_factory`` stays timeout-free for runs, the dispatcher and migrations."""
+    state = request.app.state
+    factory: SessionFactory | None = getattr(state, "request_session_factory", None)
+    if factory is None:
+        settings: Settings = state.settings
+        factory = create_read_session_factory(state.engine, settings.database_statement_timeout_s)
+        state.request_session_factory = factory
     return factory
 
 
+async def get_session_factory(request: Request) -> SessionFactory:
+    return _request_factory(request)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    factory: SessionFactory = request.app.state.session_factory
-    async with factory() as session:
+    async with _request_factory(request)() as session:
         yield session
 
 

@@ -5,7 +5,12 @@ ProblemError
 ├── Unauthorized         401  (missing or unknown API key)
 ├── Forbidden            403  (key lacks the role)
 ├── NotFound             404
-└── Conflict             409  (another run of the province is active)
+├── Conflict             409  (another run of the province is active)
+└── ServiceUnavailable   503  (a query outran DATABASE_STATEMENT_TIMEOUT_S; Retry-After)
+
+A database error whose query PostgreSQL cancelled (SQLSTATE 57014: statement timeout) is
+answered as ServiceUnavailable, and so is a request that found no free pooled connection in
+time; never as a 500.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -59,6 +66,40 @@ class Conflict(ProblemError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class ServiceUnavailable(ProblemError):
+    status, title, slug = 503, "Service Unavailable", "unavailable"
+    retry_after_s = 30
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+QUERY_CANCELED = "57014"  # PostgreSQL: statement_timeout, or pg_cancel_backend()
+
+
+def query_canceled(exc: BaseException) -> bool:
+    """Whether PostgreSQL cancelled the statement behind ``exc`` (asyncpg's QueryCanceledError,
+    seen through SQLAlchemy's DBAPIError and its adapted driver error)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) == QUERY_CANCELED:
+            return True
+        if type(current).__name__ == "QueryCanceledError":
+            return True
+        following = current.orig if isinstance(current, DBAPIError) else None
+        current = following or current.__cause__
+    return False
+
+
+def query_timeout() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The query took too long and was cancelled (DATABASE_STATEMENT_TIMEOUT_S); "
+        "retry later, or narrow the request (a shorter period, one agency)."
+    )
+
+
 def problem(
     status: int,
     title: str,
@@ -92,6 +133,25 @@ def install_error_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             headers=exc.headers(),
             **exc.extra,
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if query_canceled(exc):
+            logger.warning("query cancelled on %s %s: %s", request.method, request.url.path, exc)
+            return await _domain(request, query_timeout())
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed busy for the pool's timeout: as unavailable as a
+        # cancelled query, and as temporary.
+        logger.warning(
+            "no database connection for %s %s: %s", request.method, request.url.path, exc
+        )
+        return await _domain(
+            request,
+            ServiceUnavailable("Every database connection is busy; retry later."),
         )
 
     @app.exception_handler(RequestValidationError)

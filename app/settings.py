@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./recon.db"
+    # PostgreSQL: the longest one statement of an API request may run; one that takes longer is
+    # cancelled and answered 503 with Retry-After. Runs, the dispatcher and migrations have none.
+    database_statement_timeout_s: float = Field(default=30, ge=0)
     recon_admin_key: SecretStr | None = None
     recon_auto_migrate: bool = True
     # Logging (app/logs.py): every line JSON or structlog's console rendering, from this level.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import literal, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -98,13 +99,21 @@ async def unsynced_procedures(
     if agency:
         query = query.where(col(ProcedureSnapshot.agency_code) == normalize_code(agency))
     if reason:
-        with_reason = select(col(Finding.subject_key)).where(
-            col(Finding.province_code) == province_code,
-            col(Finding.subject_kind) == SubjectKind.PROCEDURE,
-            col(Finding.status) == FindingStatus.OPEN,
-            col(Finding.reason) == reason,
+        # Per configuration, its findings by their subject (the one index that fits): with the
+        # reason and status among the lookup's conditions, PostgreSQL without statistics read
+        # every open finding of the reason once per configuration instead.
+        findings_of_key = (
+            select(col(Finding.reason), col(Finding.status))
+            .where(
+                col(Finding.province_code) == col(ProcedureSnapshot.province_code),
+                col(Finding.subject_kind) == SubjectKind.PROCEDURE,
+                col(Finding.subject_key) == col(ProcedureSnapshot.key),
+            )
+            .correlate(ProcedureSnapshot)
         )
-        query = query.where(col(ProcedureSnapshot.key).in_(with_reason))
+        query = query.where(
+            tuple_(literal(reason), literal(str(FindingStatus.OPEN))).in_(findings_of_key)
+        )
     if position:
         query = query.where(col(ProcedureSnapshot.key) > position[0])
     rows = list(

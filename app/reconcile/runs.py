@@ -24,7 +24,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.clients import NationalClient, ProvincialClient, UpstreamAuthError
-from app.db import SessionFactory, in_values
+from app.db import DOSSIER_RUN_TABLES, PROCEDURE_RUN_TABLES, SessionFactory, analyze, in_values
 from app.domain.records import (
     Agency,
     DataQualityWarning,
@@ -744,6 +744,8 @@ class RunExecutor:
             counts["peak_rss_mb"] = clock.peak_rss_mb
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
             await session.commit()
+        if not run.dry_run:
+            await analyze(self._factory, DOSSIER_RUN_TABLES)
         self._count_outcome(run)
         return not run.dry_run
 
@@ -822,6 +824,8 @@ class RunExecutor:
             counts["timings_s"] = clock.lap("commit").laps
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
             await session.commit()
+        if not run.dry_run:
+            await analyze(self._factory, PROCEDURE_RUN_TABLES)
         self._count_outcome(run)
 
     @staticmethod
