@@ -76,7 +76,7 @@ class DossierFetch:
     @property
     def incomplete(self) -> list[str]:
         return [
-            f"{name}: {listing.error or 'incomplete'}"
+            listing.error or f"{name}: incomplete"  # the error names its listing
             for name, listing in self.listings.items()
             if not listing.complete
         ]

@@ -516,7 +516,7 @@ class RunExecutor:
         )
 
         incomplete = [
-            f"{item.name}: {item.error or 'incomplete'}"
+            item.error or f"{item.name}: incomplete"  # the error names its listing
             for item in fetched.listings()
             if not item.complete
         ]
@@ -679,7 +679,7 @@ class RunExecutor:
             listings = {agencies.name: _listing_summary(agencies), **fetched.summaries()}
             warnings = list(agencies.warnings) + fetched.warnings()
             details = {"listings": listings, "upstream_stats": upstream_stats, "warnings": warnings}
-            incomplete = [f"{agencies.name}: {agencies.error}"] if not agencies.complete else []
+            incomplete = [agencies.error or agencies.name] if not agencies.complete else []
             incomplete += fetched.incomplete
             if incomplete:
                 await self._finish(run, RunStatus.PARTIAL, incomplete, details)
