@@ -25,6 +25,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.instrumentation import request_id
+
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger(__name__)
 
@@ -118,6 +120,9 @@ def problem(
     }
     if instance:
         body["instance"] = instance
+    rid = request_id()
+    if rid:
+        body["request_id"] = rid  # the same id as the X-Request-ID header and the log lines
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 

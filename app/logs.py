@@ -20,6 +20,9 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 FORMATS = ("json", "console")
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# httpx announces every request at INFO: a dossier run would write a line per upstream page.
+# Upstream retries and errors are logged by the clients themselves, with listing and page.
+QUIET_LOGGERS = ("httpx", "httpcore")
 MASK = "***"
 
 # Keys whose values are never logged (compared lower-cased, "-" as "_").
@@ -55,7 +58,7 @@ _CREDENTIAL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 # Added to records by uvicorn (a coloured copy of the message), noise in a structured line.
-_DROPPED_KEYS = ("color_message",)
+_DROPPED_KEYS = ("color_message", "message")  # "message": stdlib's copy of the event
 
 _HANDLER_MARK = "_recon_handler"
 
@@ -202,6 +205,8 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(number)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(number, logging.WARNING))
     for name in UVICORN_LOGGERS:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()

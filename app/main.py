@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib.metadata
 import logging
 import os
+import platform
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +20,9 @@ from sqlalchemy.engine import make_url
 
 from app.db import create_engine, create_session_factory
 from app.errors import install_error_handlers
+from app.instrumentation import RequestInstrumentation
 from app.logs import configure_logging
+from app.metrics import BUILD_INFO
 from app.migrate import upgrade
 from app.models.types import utcnow
 from app.reconcile.runs import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
@@ -66,6 +70,20 @@ async def _janitor(app: FastAPI, interval: float, retention_days: float) -> None
         except Exception:
             logger.exception("janitor pass failed")
         await asyncio.sleep(interval)
+
+
+def build_info() -> dict[str, str]:
+    """What is running: the package's version, the commit it was built from (the image's
+    ``RECON_BUILD_COMMIT``), the Python."""
+    try:
+        version = importlib.metadata.version("payment-sync-recon")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return {
+        "version": version,
+        "commit": os.environ.get("RECON_BUILD_COMMIT", "unknown"),
+        "python": platform.python_version(),
+    }
 
 
 def database_backend(url: str) -> str:
@@ -158,6 +176,9 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Outermost: the request id and the timing cover everything, error handlers included.
+    app.add_middleware(RequestInstrumentation)
+    BUILD_INFO.info(build_info())
     for router in (
         health.router,
         reconcile.router,

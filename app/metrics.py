@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 UPSTREAM_REQUESTS = Counter(
     "recon_upstream_requests_total",
@@ -64,4 +64,13 @@ DATA_AGE = Gauge(
     "recon_data_age_seconds",
     "Seconds since the latest run whose part for the scope was complete finished.",
     ["province", "scope"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "recon_http_request_duration_seconds",
+    "Duration of HTTP requests served, by method, route template and status.",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+BUILD_INFO = Info(
+    "recon_build", "The running build: package version, commit (RECON_BUILD_COMMIT), Python."
 )

@@ -92,7 +92,7 @@ def test_recon_serve_logs_json_lines_on_stderr(tmp_path: Path) -> None:
                     return False
 
             poll(up, timeout_s=60, what="recon serve to answer")
-            httpx.get(
+            answered = httpx.get(
                 f"http://127.0.0.1:{port}/runs", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
             )
 
@@ -118,6 +118,8 @@ def test_recon_serve_logs_json_lines_on_stderr(tmp_path: Path) -> None:
     access = next(line for line in lines if "GET /runs" in line["event"])
     assert (access["level"], access["logger"]) == ("info", "uvicorn.access")
     assert access["event"].endswith(" 200")
+    # The access line carries the request's id, the one the response told the caller.
+    assert access["request_id"] == answered.headers["x-request-id"]
     # uvicorn's own lines go through the same handler (no plain "INFO:" lines), and the whole of
     # stderr — shutdown included — is one JSON object per line.
     everything = json_lines(stderr)
