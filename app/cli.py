@@ -25,14 +25,15 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def _startable_settings() -> Settings:
+def _startable_settings(*, needs_upstreams: bool = True) -> Settings:
     """The environment's settings, or exit 2 with a message saying what is wrong (no traceback):
     invalid values, or upstream addresses missing (without RECON_SIMULATOR)."""
     from pydantic import ValidationError
 
     try:
         settings = get_settings()
-        settings.require_upstreams()
+        if needs_upstreams:
+            settings.require_upstreams()
     except ValidationError as exc:
         errors.print(f"[red]invalid configuration[/red]: {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -68,7 +69,7 @@ def worker() -> None:
     from app.eventloop import run
     from app.worker import run_worker
 
-    run(run_worker(_startable_settings()))
+    run(run_worker(_startable_settings(needs_upstreams=False)))
 
 
 @cli.command()

@@ -21,7 +21,6 @@ from asgi_lifespan import LifespanManager
 from app.main import create_app
 from app.settings import SIMULATOR_DEFAULTS, MissingUpstreamSettings, ProvinceSettings, Settings
 from app.simulator.server import SimulatorServer
-from app.worker import run_worker
 from tests.conftest import ADMIN_KEY
 
 UPSTREAM_VARIABLES = [
@@ -152,20 +151,6 @@ def test_recon_serve_without_upstream_settings_exits_2_naming_them(tmp_path: Pat
     assert not (tmp_path / "recon.db").exists()  # refused before touching anything
 
 
-def test_recon_worker_without_upstream_settings_exits_2(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "worker"],
-        cwd=tmp_path,
-        env=clean_environment(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'recon.db'}"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2, result.stderr
-    assert all(name in " ".join(result.stderr.split()) for name in UPSTREAM_VARIABLES)
-    assert "Traceback" not in result.stderr
-
-
 def test_missing_upstream_settings_are_named() -> None:
     settings = Settings(_env_file=None, provincial_base_url="https://p.example")  # type: ignore[call-arg]
     assert settings.missing_upstream_settings() == UPSTREAM_VARIABLES[1:]
@@ -208,8 +193,6 @@ async def test_create_app_refuses_to_start_without_upstreams(tmp_path: Path) -> 
         async with LifespanManager(create_app(settings)):
             pass
     assert refused.value.missing == UPSTREAM_VARIABLES
-    with pytest.raises(MissingUpstreamSettings):
-        await run_worker(settings)
 
 
 async def test_recon_simulator_supplies_the_simulator_addresses(tmp_path: Path) -> None:
