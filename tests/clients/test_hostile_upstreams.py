@@ -5,9 +5,10 @@ Each test would have failed (or hung, or eaten the memory) before the clients we
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -27,6 +28,22 @@ from tests.clients.test_clients import (
 )
 
 Handler = Callable[[httpx.Request], Any]
+
+
+class Peak:
+    bytes = 0
+
+
+@contextlib.contextmanager
+def peak_memory() -> Iterator[Peak]:
+    """The peak of Python allocations inside the block (tracemalloc)."""
+    peak = Peak()
+    tracemalloc.start()
+    try:
+        yield peak
+        peak.bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 class Upstream:
@@ -182,14 +199,10 @@ async def test_a_listing_that_always_claims_one_more_page_is_incomplete_and_boun
         return httpx.Response(200, json=spring(items, page, (page + 2) * 2))
 
     upstream_ = Upstream(0, fail=endless)
-    tracemalloc.start()
-    try:
+    with peak_memory() as peak:
         async with upstream_.client(growth_pages=3) as client:
             result = await client.list_procedures()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 5 * 1024 * 1024
+    assert peak.bytes < 5 * 1024 * 1024
     assert not result.complete
     assert result.error is not None
     assert "kept growing" in result.error
@@ -203,19 +216,15 @@ async def test_a_listing_claiming_more_pages_than_the_ceiling_is_refused_at_once
         return httpx.Response(200, json=spring([procedure("1.000001")], 0, 10**8))
 
     upstream_ = Upstream(0, fail=huge)
-    tracemalloc.start()
-    try:
+    with peak_memory() as peak:
         async with upstream_.client(max_pages=1000) as client:
             result = await client.list_procedures()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     assert not result.complete
     assert result.error is not None
     assert "50000000 pages" in result.error
     assert "UPSTREAM_MAX_PAGES" in result.error
     assert upstream_.calls == 1
-    assert peak < 5 * 1024 * 1024
+    assert peak.bytes < 5 * 1024 * 1024
 
 
 async def test_pages_are_fetched_through_a_window_never_all_at_once() -> None:
@@ -255,18 +264,14 @@ async def test_a_body_past_the_size_cap_is_refused_while_it_streams() -> None:
         return httpx.Response(200, content=padded_body(300 * 1024 * 1024))
 
     upstream_ = Upstream(0, fail=padded)
-    tracemalloc.start()
-    try:
+    with peak_memory() as peak:
         async with upstream_.client(max_body_bytes=2 * 1024 * 1024) as client:
             result = await client.list_procedures()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
     assert not result.complete
     assert result.error is not None
     assert "larger than 2097152 bytes" in result.error
     assert upstream_.calls == 1  # not retried: the same page would be as large again
-    assert peak < 16 * 1024 * 1024
+    assert peak.bytes < 16 * 1024 * 1024
 
 
 async def test_json_nested_too_deep_is_a_bad_page_not_a_crash() -> None:
@@ -276,14 +281,10 @@ async def test_json_nested_too_deep_is_a_bad_page_not_a_crash() -> None:
         return httpx.Response(200, content=deep, headers={"content-type": "application/json"})
 
     upstream_ = Upstream(0, fail=nested)
-    tracemalloc.start()
-    try:
+    with peak_memory() as peak:
         async with upstream_.client() as client:
             result = await client.list_procedures()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 5 * 1024 * 1024
+    assert peak.bytes < 5 * 1024 * 1024
     assert not result.complete
     assert result.error == "provincial.procedures: response is not JSON"
 
