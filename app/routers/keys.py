@@ -42,7 +42,9 @@ def _view(key: ApiKey) -> dict[str, Any]:
     summary="Create an API key",
     description="A new key of the role; the key itself is in the answer, once (only its "
     "SHA-256 is stored).",
-    responses=problem_responses(401, 403, 413, 422, 503, success=201),
+    responses=problem_responses(
+        400, 401, 403, 413, 422, 503, descriptions={400: "The body cannot be parsed."}, success=201
+    ),
 )
 async def create(principal: AdminDep, session: SessionDep, body: KeyCreate) -> dict[str, Any]:
     row, clear = await create_key(session, name=body.name, role=body.role)
