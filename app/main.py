@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from app.db import create_engine, create_session_factory
+from app.docs import install_docs
 from app.errors import install_error_handlers
 from app.instrumentation import RequestInstrumentation
 from app.logs import configure_logging
@@ -43,6 +44,23 @@ from app.settings import Settings, get_settings
 from app.webhooks.dispatcher import Dispatcher
 
 logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Reconciles fee-bearing procedures and paid dossiers between the provincial dossier system (P) and
+the National Public Service Portal and its payment platform (N).
+
+**Authentication:** `Authorization: Bearer <key>` (`recon keys create --role
+reader|operator|admin`). Reads need `reader`, `POST /reconcile` needs `operator`, keys and
+webhooks need `admin`; health and metrics need none.
+
+**Errors** are RFC 9457 `application/problem+json` (the `Problem` schema): 400 for an invalid
+cursor or a missing `province` on a multi-province deployment, 401/403 for keys and roles, 404,
+409 for a conflicting run or a disabled endpoint, 422 for invalid parameters or bodies (with
+`errors`), 503 with `Retry-After` when the database is busy or a query took too long.
+
+**Provinces:** every endpoint that reads or writes a province's data takes `?province=` (its
+`MaTinh`); a single-province deployment needs none.
+"""
 
 PURGE_EVERY_S = 3600  # retention is in days; once an hour is plenty
 
@@ -173,7 +191,11 @@ def create_app(
             "Finds fee-bearing procedures and paid dossiers out of sync between the provincial "
             "dossier system and the National Public Service Portal (DVCQG)."
         ),
+        description=DESCRIPTION,
         lifespan=lifespan,
+        # Served from the package's own files (app/docs.py): they work with no network.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     # Outermost: the request id and the timing cover everything, error handlers included.
@@ -191,6 +213,7 @@ def create_app(
         webhooks.router,
     ):
         app.include_router(router)
+    install_docs(app)
     return app
 
 

@@ -11,6 +11,13 @@ from app.dependencies import ProvinceDep, ReaderDep, SessionDep
 from app.read import dossiers
 from app.reconcile.dossier_rules import DOSSIER_REASONS
 from app.routers.answers import AnswerCacheDep, json_body
+from app.schemas.dossiers import (
+    DossierDetail,
+    MismatchPage,
+    OfflinePage,
+    OrphanTransactionPage,
+)
+from app.schemas.problems import READER, problem_responses
 
 router = APIRouter(prefix="/dossiers", tags=["dossiers"])
 
@@ -20,7 +27,15 @@ Agency = Annotated[str | None, Query(max_length=64, description="MaDonVi")]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
 
-@router.get("/mismatches")
+@router.get(
+    "/mismatches",
+    response_model=MismatchPage,
+    summary="Open dossier findings",
+    description="Fee-bearing dossiers whose payment is missing, wrong or not synchronised "
+    "(semantics §3), one item per (dossier, reason), with counts per reason; filter by reason, "
+    "agency (and its units) and received date.",
+    responses=problem_responses(*READER),
+)
 async def mismatches(
     principal: ReaderDep,
     session: SessionDep,
@@ -53,7 +68,14 @@ async def mismatches(
     return json_body(body)
 
 
-@router.get("/offline")
+@router.get(
+    "/offline",
+    response_model=OfflinePage,
+    summary="Dossiers paid offline",
+    description="Fee-bearing dossiers received in the period and paid outside the platform: "
+    "per agency and payment method, then the dossiers.",
+    responses=problem_responses(*READER),
+)
 async def offline(
     principal: ReaderDep,
     session: SessionDep,
@@ -84,7 +106,14 @@ async def offline(
     return json_body(body)
 
 
-@router.get("/orphan-transactions")
+@router.get(
+    "/orphan-transactions",
+    response_model=OrphanTransactionPage,
+    summary="Orphan platform transactions",
+    description="Verified platform payments of the reconciled period that match no dossier: "
+    "listed apart, never findings; with their count and amount.",
+    responses=problem_responses(*READER),
+)
 async def orphan_transactions(
     principal: ReaderDep,
     session: SessionDep,
@@ -112,7 +141,14 @@ async def orphan_transactions(
     return json_body(body)
 
 
-@router.get("/{code}")
+@router.get(
+    "/{code}",
+    response_model=DossierDetail,
+    summary="One dossier in full",
+    description="The dossier as last judged, both sides' records (raw beside parsed), the "
+    "platform's transactions for it and its findings with evidence.",
+    responses=problem_responses(*READER),
+)
 async def detail(
     principal: ReaderDep,
     session: SessionDep,

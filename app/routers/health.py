@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, text
 from sqlmodel import col, select
@@ -24,17 +24,39 @@ from app.migrate import has_pending_migrations
 from app.models import DeliveryStatus, Finding, FindingStatus, Run, RunStatus, WebhookDelivery
 from app.models.types import utcnow
 from app.read.freshness import Freshness, freshness
+from app.schemas.admin import READY_EXAMPLE, Live, Ready
+from app.schemas.problems import problem_responses
 from app.settings import Settings
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health/live")
+@router.get(
+    "/health/live",
+    response_model=Live,
+    summary="Liveness",
+    description="The process answers. No key needed.",
+)
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready")
+@router.get(
+    "/health/ready",
+    response_model=Ready,
+    summary="Readiness",
+    description="`ok`; `degraded` (still 200) when a scope's last complete run is older than "
+    "HEALTH_MAX_DATA_AGE_* or there is none although expected; `unavailable` (503, same body) "
+    "when the database is unreachable or migrations are pending. No key needed.",
+    responses={
+        200: {"content": {"application/json": {"example": READY_EXAMPLE}}},
+        503: {
+            "model": Ready,
+            "description": "The database is unreachable or migrations are "
+            "pending (`status: unavailable`).",
+        },
+    },
+)
 async def ready(request: Request, session: SessionDep, settings: SettingsDep) -> JSONResponse:
     checks: dict[str, Any] = {}
     healthy = True
@@ -72,7 +94,20 @@ async def ready(request: Request, session: SessionDep, settings: SettingsDep) ->
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    summary="Prometheus metrics",
+    description="The Prometheus text exposition format: open findings, webhook backlog, data "
+    "age per province and scope, run and upstream counters. No key needed.",
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+            "description": "Prometheus text format (version 0.0.4).",
+        },
+        503: problem_responses(503)[503],
+    },
+)
 async def metrics(session: SessionDep, settings: SettingsDep) -> Response:
     # Open findings live in the database (shared by every replica), so read them at scrape time.
     rows = await session.exec(

@@ -13,6 +13,8 @@ from app.dependencies import AdminDep, SessionDep
 from app.errors import NotFound
 from app.models import ApiKey
 from app.models.types import utcnow
+from app.schemas.admin import CreatedKey, KeyList
+from app.schemas.problems import problem_responses
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
@@ -33,19 +35,41 @@ def _view(key: ApiKey) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CreatedKey,
+    summary="Create an API key",
+    description="A new key of the role; the key itself is in the answer, once (only its "
+    "SHA-256 is stored).",
+    responses=problem_responses(
+        400, 401, 403, 413, 422, 503, descriptions={400: "The body cannot be parsed."}, success=201
+    ),
+)
 async def create(principal: AdminDep, session: SessionDep, body: KeyCreate) -> dict[str, Any]:
     row, clear = await create_key(session, name=body.name, role=body.role)
     return {**_view(row), "key": clear}
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=KeyList,
+    summary="List API keys",
+    description="Every key, revoked ones included, without the keys themselves.",
+    responses=problem_responses(401, 403, 503),
+)
 async def list_keys(principal: AdminDep, session: SessionDep) -> dict[str, Any]:
     rows = await session.exec(select(ApiKey).order_by(col(ApiKey.id)))
     return {"items": [_view(k) for k in rows.all()]}
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke an API key",
+    description="The key stops working at once; revoking a revoked key changes nothing.",
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
 async def revoke(principal: AdminDep, session: SessionDep, key_id: int) -> None:
     key = await session.get(ApiKey, key_id)
     if key is None:

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query, Response
 from app.dependencies import ProvinceDep, ReaderDep, SessionDep, SettingsDep
 from app.read import kpi
 from app.routers.answers import AnswerCacheDep, json_body
+from app.schemas.kpi import ONLINE_PAYMENT_EXAMPLE, OnlinePayment, Overdue
+from app.schemas.problems import READER, problem_responses
 
 router = APIRouter(prefix="/kpi", tags=["figures"])
 
@@ -17,7 +19,16 @@ GroupParam = Annotated[Literal["agency", "parent", "province"], Query()]
 Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", examples=["2023-09"])]
 
 
-@router.get("/online-payment")
+@router.get(
+    "/online-payment",
+    response_model=OnlinePayment,
+    summary="Online payment rate",
+    description="Per group (agency, parent unit or province): fee-bearing dossiers received in "
+    "the period, paid online as the portal counts them and as verified on the platform, both "
+    "rates against the year's target; the province's total; worst first. `coverage` says "
+    "whether one complete dossier run covered the period.",
+    responses=problem_responses(*READER, example=ONLINE_PAYMENT_EXAMPLE),
+)
 async def online_payment(
     principal: ReaderDep,
     session: SessionDep,
@@ -49,7 +60,15 @@ async def online_payment(
     return json_body(body)
 
 
-@router.get("/overdue")
+@router.get(
+    "/overdue",
+    response_model=Overdue,
+    summary="Overdue dossiers per month",
+    description="Per group and calendar month: dossiers finished, finished late, the rate, its "
+    "change in points against the previous month, and dossiers open past due at month end. "
+    "At most 36 months.",
+    responses=problem_responses(*READER),
+)
 async def overdue(
     principal: ReaderDep,
     session: SessionDep,

@@ -10,6 +10,13 @@ from app.dependencies import ProvinceDep, ReaderDep, SessionDep
 from app.read.procedures import orphans_on_national, procedure_detail, unsynced_procedures
 from app.reconcile.procedures import REASON_CODES
 from app.routers.answers import AnswerCacheDep, json_body
+from app.schemas.problems import READER, problem_responses
+from app.schemas.procedures import (
+    UNSYNCED_EXAMPLE,
+    OrphanPage,
+    ProcedureDetail,
+    UnsyncedPage,
+)
 
 router = APIRouter(prefix="/procedures", tags=["procedures"])
 
@@ -17,7 +24,16 @@ ReasonCode = Literal[REASON_CODES]  # type: ignore[valid-type]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 
 
-@router.get("/unsynced")
+@router.get(
+    "/unsynced",
+    response_model=UnsyncedPage,
+    summary="Unsynced fee-bearing configurations",
+    description="Every (procedure, agency) configuration the last complete procedure run found "
+    "not synchronised, with every reason, both sides' raw values and the evidence; filter by "
+    "level, agency or reason. `summary` is the province's figure per level, whatever the "
+    "filters. Page with `next_cursor`.",
+    responses=problem_responses(*READER, example=UNSYNCED_EXAMPLE),
+)
 async def unsynced(
     principal: ReaderDep,
     session: SessionDep,
@@ -46,7 +62,14 @@ async def unsynced(
     return json_body(body)
 
 
-@router.get("/orphans")
+@router.get(
+    "/orphans",
+    response_model=OrphanPage,
+    summary="Orphans on national",
+    description="N's payment information that matches no fee-bearing P configuration: P has no "
+    "such item (`absent`) or charges no fee there (`without_fees`).",
+    responses=problem_responses(*READER),
+)
 async def orphans(
     principal: ReaderDep,
     session: SessionDep,
@@ -64,7 +87,14 @@ async def orphans(
     return json_body(body)
 
 
-@router.get("/{procedure_code}")
+@router.get(
+    "/{procedure_code}",
+    response_model=ProcedureDetail,
+    summary="One procedure in full",
+    description="Every configuration of the procedure (both sides), its open findings and "
+    "their history, resolved episodes included.",
+    responses=problem_responses(*READER),
+)
 async def procedure(
     principal: ReaderDep,
     session: SessionDep,

@@ -13,6 +13,7 @@ from app.domain.records import Period
 from app.domain.values import default_period
 from app.models import RunScope
 from app.reconcile.runs import RunRequest, submit_run
+from app.schemas.problems import problem_responses
 
 router = APIRouter(tags=["runs"])
 
@@ -58,7 +59,33 @@ class ReconcileAccepted(BaseModel):
     link: str
 
 
-@router.post("/reconcile", status_code=status.HTTP_202_ACCEPTED, response_model=ReconcileAccepted)
+@router.post(
+    "/reconcile",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ReconcileAccepted,
+    summary="Start a run",
+    description="Start a reconciliation run of the province (procedures, dossiers or both), or "
+    "join the identical one already active (`coalesced: true`). A different request while a run "
+    "is active is answered 409, naming the active run. Follow `link` for its outcome.",
+    responses=problem_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        422,
+        503,
+        descriptions={409: "Another, different run of the province is active."},
+        example={
+            "run_id": "0f4f6f8e-54a4-4d44-9a51-6a3c4ad2a0c1",
+            "status": "queued",
+            "coalesced": False,
+            "link": "/runs/0f4f6f8e-54a4-4d44-9a51-6a3c4ad2a0c1",
+        },
+        success=202,
+    ),
+)
 async def reconcile(
     principal: OperatorDep,
     province: ProvinceDep,

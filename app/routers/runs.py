@@ -9,11 +9,20 @@ from fastapi import APIRouter, Query
 from app.dependencies import ProvinceDep, ReaderDep, SessionDep
 from app.models import RunStatus
 from app.read.runs import get_run, list_runs, run_view
+from app.schemas.problems import READER, problem_responses
+from app.schemas.runs import RUN_EXAMPLE, RunDetail, RunPage
 
 router = APIRouter(tags=["runs"])
 
 
-@router.get("/runs")
+@router.get(
+    "/runs",
+    response_model=RunPage,
+    summary="List runs",
+    description="The province's runs, newest first, with their status, period, counts and "
+    "errors. Page with `next_cursor`.",
+    responses=problem_responses(*READER, example={"items": [RUN_EXAMPLE], "next_cursor": None}),
+)
 async def runs(
     principal: ReaderDep,
     session: SessionDep,
@@ -31,6 +40,13 @@ async def runs(
     )
 
 
-@router.get("/runs/{run_id}")
+@router.get(
+    "/runs/{run_id}",
+    response_model=RunDetail,
+    summary="One run in full",
+    description="A run with everything it recorded: per-listing completeness, upstream request "
+    "and retry statistics, data-quality warnings and, for a dry run, a sample of the changes.",
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
 async def run(principal: ReaderDep, session: SessionDep, run_id: str) -> dict[str, Any]:
     return run_view(await get_run(session, run_id), detail=True)

@@ -10,6 +10,8 @@ from app.dependencies import ProvinceDep, ReaderDep, SessionDep, SettingsDep
 from app.models import ScheduleTick
 from app.models.types import utcnow
 from app.scheduler import recent_ticks, slot_start, tick_slot
+from app.schemas.problems import READER, problem_responses
+from app.schemas.runs import Schedules
 
 router = APIRouter(tags=["runs"])
 
@@ -26,7 +28,14 @@ def _tick_view(tick: ScheduleTick) -> dict[str, Any]:
     }
 
 
-@router.get("/schedules")
+@router.get(
+    "/schedules",
+    response_model=Schedules,
+    summary="Scheduled runs",
+    description="Per scope: the interval, whether it is on, the next tick, and the last ticks "
+    "(`started`, or `skipped` with the active run that blocked it; which replica fired each).",
+    responses=problem_responses(*READER),
+)
 async def schedules(
     principal: ReaderDep,
     session: SessionDep,

@@ -11,6 +11,19 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.dependencies import AdminDep, ProvinceDep, SessionDep, SettingsDep
 from app.models import DeliveryStatus
+from app.schemas.admin import (
+    AttemptPage,
+    CreatedEndpoint,
+    DeliveryDetail,
+    DeliveryPage,
+    DeliveryView,
+    EndpointList,
+    EndpointView,
+    Recovered,
+    RotatedSecret,
+    TestSent,
+)
+from app.schemas.problems import problem_responses
 from app.webhooks import deliveries
 from app.webhooks import endpoints as service
 
@@ -68,7 +81,16 @@ class Rotation(BaseModel):
     grace_hours: float | None = Field(default=None, ge=0, le=24 * 30)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CreatedEndpoint,
+    summary="Register a webhook endpoint",
+    description="A subscriber URL, the event types and agencies it wants (empty: all). The URL "
+    "is checked against the SSRF policy now and again at every connection; the `whsec_` secret "
+    "is in the answer, once.",
+    responses=problem_responses(400, 401, 403, 404, 422, 503, 413, success=201),
+)
 async def create(
     principal: AdminDep,
     session: SessionDep,
@@ -89,7 +111,13 @@ async def create(
     return {**service.endpoint_view(endpoint), "secret": secret}
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=EndpointList,
+    summary="List webhook endpoints",
+    description="The province's endpoints, without their secrets.",
+    responses=problem_responses(400, 401, 403, 404, 422, 503),
+)
 async def list_all(
     principal: AdminDep, session: SessionDep, province: ProvinceDep
 ) -> dict[str, Any]:
@@ -97,7 +125,13 @@ async def list_all(
     return {"items": [service.endpoint_view(e) for e in endpoints]}
 
 
-@router.get("/{endpoint_id}")
+@router.get(
+    "/{endpoint_id}",
+    response_model=EndpointView,
+    summary="One webhook endpoint",
+    description="The endpoint, whether it is enabled, and since when it has been failing.",
+    responses=problem_responses(400, 401, 403, 404, 422, 503),
+)
 async def get(
     principal: AdminDep, session: SessionDep, province: ProvinceDep, endpoint_id: EndpointId
 ) -> dict[str, Any]:
@@ -105,7 +139,14 @@ async def get(
     return service.endpoint_view(endpoint)
 
 
-@router.patch("/{endpoint_id}")
+@router.patch(
+    "/{endpoint_id}",
+    response_model=EndpointView,
+    summary="Change a webhook endpoint",
+    description="Change the URL (checked again), event types, agencies or description; "
+    '`{"enabled": false}` disables it, `true` re-enables it.',
+    responses=problem_responses(400, 401, 403, 404, 422, 503, 413),
+)
 async def update(
     principal: AdminDep,
     session: SessionDep,
@@ -123,7 +164,13 @@ async def update(
     return service.endpoint_view(updated)
 
 
-@router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{endpoint_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a webhook endpoint",
+    description="The endpoint, its secrets and its deliveries are deleted.",
+    responses=problem_responses(400, 401, 403, 404, 422, 503),
+)
 async def delete(
     principal: AdminDep, session: SessionDep, province: ProvinceDep, endpoint_id: EndpointId
 ) -> None:
@@ -131,7 +178,14 @@ async def delete(
     await service.delete_endpoint(session, endpoint)
 
 
-@router.post("/{endpoint_id}/rotate-secret")
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    response_model=RotatedSecret,
+    summary="Rotate an endpoint's secret",
+    description="A new `whsec_` secret, in the answer once; the previous ones keep signing "
+    "until `previous_secrets_valid_until` (`grace_hours`, default WEBHOOK_SECRET_GRACE_HOURS).",
+    responses=problem_responses(400, 401, 403, 404, 422, 503, 413),
+)
 async def rotate(
     principal: AdminDep,
     session: SessionDep,
@@ -147,7 +201,14 @@ async def rotate(
     return {"id": endpoint.id, "secret": secret, "previous_secrets_valid_until": until.isoformat()}
 
 
-@router.get("/{endpoint_id}/deliveries")
+@router.get(
+    "/{endpoint_id}/deliveries",
+    response_model=DeliveryPage,
+    summary="Deliveries to an endpoint",
+    description="What was sent to the endpoint, newest first: status, attempts, next attempt, "
+    "last answer. Filter by status or event type; page with `next_cursor`.",
+    responses=problem_responses(400, 401, 403, 404, 422, 503),
+)
 async def list_deliveries(
     principal: AdminDep,
     session: SessionDep,
@@ -164,7 +225,13 @@ async def list_deliveries(
     )
 
 
-@router.get("/{endpoint_id}/deliveries/{message_id}")
+@router.get(
+    "/{endpoint_id}/deliveries/{message_id}",
+    response_model=DeliveryDetail,
+    summary="One delivery",
+    description="One message to the endpoint, its payload and every attempt, oldest first.",
+    responses=problem_responses(400, 401, 403, 404, 422, 503),
+)
 async def get_delivery(
     principal: AdminDep,
     session: SessionDep,
@@ -176,7 +243,14 @@ async def get_delivery(
     return await deliveries.get_delivery(session, endpoint_id, message_id)
 
 
-@router.get("/{endpoint_id}/attempts")
+@router.get(
+    "/{endpoint_id}/attempts",
+    response_model=AttemptPage,
+    summary="Attempt log of an endpoint",
+    description="Every delivery attempt to the endpoint, newest first: outcome, status code, "
+    "duration, the first 1 kB of the answer, the error.",
+    responses=problem_responses(400, 401, 403, 404, 422, 503),
+)
 async def list_attempts(
     principal: AdminDep,
     session: SessionDep,
@@ -190,7 +264,13 @@ async def list_attempts(
 
 
 @router.post(
-    "/{endpoint_id}/deliveries/{message_id}/redeliver", status_code=status.HTTP_202_ACCEPTED
+    "/{endpoint_id}/deliveries/{message_id}/redeliver",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DeliveryView,
+    summary="Send one message again",
+    description="Queue the message again, whatever its status, with the same `webhook-id`. "
+    "409 when the endpoint is disabled or the message is being delivered right now.",
+    responses=problem_responses(400, 409, 401, 403, 404, 422, 503),
 )
 async def redeliver(
     request: Request,
@@ -206,7 +286,15 @@ async def redeliver(
     return view
 
 
-@router.post("/{endpoint_id}/recover", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{endpoint_id}/recover",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Recovered,
+    summary="Send failed messages again",
+    description="Queue again every failed delivery to the endpoint created in [`since`, "
+    "`until`). 409 when the endpoint is disabled.",
+    responses=problem_responses(400, 409, 401, 403, 404, 422, 503, 413),
+)
 async def recover(
     request: Request,
     principal: AdminDep,
@@ -221,7 +309,15 @@ async def recover(
     return {"endpoint_id": endpoint.id, "requeued": requeued}
 
 
-@router.post("/{endpoint_id}/test", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{endpoint_id}/test",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TestSent,
+    summary="Send a test event",
+    description='An example event of the type, marked `"test": true`, to this endpoint only. '
+    "409 when the endpoint is disabled.",
+    responses=problem_responses(400, 409, 401, 403, 404, 422, 503, 413),
+)
 async def send_test(
     request: Request,
     principal: AdminDep,
