@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -13,12 +13,13 @@ from app.dependencies import AdminDep, SessionDep
 from app.errors import NotFound
 from app.models import ApiKey
 from app.models.types import utcnow
+from app.validation import RowId, Text
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
 
 class KeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=128)
     role: Role
 
 
@@ -46,7 +47,11 @@ async def list_keys(principal: AdminDep, session: SessionDep) -> dict[str, Any]:
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke(principal: AdminDep, session: SessionDep, key_id: int) -> None:
+async def revoke(
+    principal: AdminDep,
+    session: SessionDep,
+    key_id: Annotated[RowId, Path(description="The key's id (1 … 2,147,483,647).")],
+) -> None:
     key = await session.get(ApiKey, key_id)
     if key is None:
         raise NotFound(f"No API key {key_id}.")
