@@ -202,6 +202,9 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(number)
+    # aiosqlite's DEBUG records carry every statement's parameters (an API key's prefix and
+    # hash, a webhook secret): never below INFO, whatever LOG_LEVEL says.
+    logging.getLogger("aiosqlite").setLevel(max(number, logging.INFO))
     for name in UVICORN_LOGGERS:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()

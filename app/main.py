@@ -16,6 +16,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
+from app.body_limit import BodyLimit
 from app.db import create_engine, create_session_factory
 from app.errors import install_error_handlers
 from app.logs import configure_logging
@@ -158,6 +159,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     for router in (
         health.router,
         reconcile.router,

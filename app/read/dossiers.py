@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.domain.dossiers import NationalDossier, PaymentTransaction, ProvincialDossier, plain
+from app.domain.dossiers import (
+    NationalDossier,
+    PaymentTransaction,
+    ProvincialDossier,
+    dossier_link,
+    plain,
+)
 from app.errors import NotFound
 from app.models import (
     Dossier,
@@ -25,12 +30,6 @@ from app.pagination import FindingCursor, KeyCursor, decode_cursor, encode_curso
 from app.read.kpi import Hierarchy, hierarchy, period_bounds
 from app.reconcile.dossier_runs import N_LISTING, P_LISTING, TX_LISTING
 from app.reconcile.normalize import normalize_code
-
-
-def dossier_link(code: str) -> str:
-    """``/dossiers/{code}`` with the code percent-encoded once, whatever it holds (``/``,
-    ``?``, ``#``, ``%``, spaces, Vietnamese letters): the route decodes it exactly once."""
-    return f"/dossiers/{quote(code, safe='')}"
 
 
 def _agency_filter(tree: Hierarchy, agency: str | None, descendants: bool) -> set[str] | None:
