@@ -54,7 +54,7 @@ Text = Annotated[str, AfterValidator(clean_text)]
 PROVINCE_PATTERN: Final = r"^ *[A-Za-z0-9]{1,8} *$"
 AGENCY_PATTERN: Final = r"^ *[A-Za-z0-9][A-Za-z0-9._-]{0,63} *$"
 PROCEDURE_PATTERN: Final = r"^ *[0-9]\.[0-9]{6} *$"
-MONTH_PATTERN: Final = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN: Final = r"^[0-9]{4}-[0-9]{2}$"  # month 13 is a 400 (kpi.parse_month)
 
 ProvinceCode = Annotated[Text, StringConstraints(max_length=16, pattern=PROVINCE_PATTERN)]
 AgencyCode = Annotated[Text, StringConstraints(max_length=64, pattern=AGENCY_PATTERN)]

@@ -57,6 +57,7 @@ def _dossier_view(dossier: Dossier, names: dict[str, str]) -> dict[str, Any]:
         "paid_offline": dossier.paid_offline,
         "reasons": dossier.reasons,
         "run_id": dossier.run_id,
+        "link": dossier_link(dossier.code),
     }
 
 
