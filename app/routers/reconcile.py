@@ -40,6 +40,8 @@ class ReconcileBody(BaseModel):
     def _period_is_ordered(self) -> ReconcileBody:
         if self.period_from and self.period_to and self.period_from > self.period_to:
             raise ValueError("period_from must not be after period_to")
+        if self.period_from and self.period_to is None and self.period_from > default_period()[1]:
+            raise ValueError("period_from must not be after today when period_to is not given")
         return self
 
     def period(self) -> Period:

@@ -91,9 +91,7 @@ ENDPOINTS = [
         "/dossiers/mismatches",
         ("reason", "agency", "include_descendants", "from", "to", "limit", "cursor"),
     ),
-    Endpoint(
-        "GET", "/dossiers/offline", ("from", "to", "agency", "include_descendants", "cursor")
-    ),
+    Endpoint("GET", "/dossiers/offline", ("from", "to", "agency", "include_descendants", "cursor")),
     Endpoint("GET", "/dossiers/orphan-transactions", ("agency", "limit", "cursor")),
     Endpoint("GET", "/dossiers/{p}"),
     Endpoint("GET", "/runs", ("status", "limit", "cursor")),

@@ -157,6 +157,7 @@ async def test_key_ids_are_bounded(service: ServiceClient, path: str, status: in
         ("/reconcile", {"period_from": "２０２３-01-01"}),
         ("/reconcile", {"period_from": 20230101}),
         ("/reconcile", {"period_to": "2101-01-01"}),
+        ("/reconcile", {"period_from": "2100-12-31"}),  # after today, the default end
         (ENDPOINT, {"url": "http://127.0.0.1:9/hook\x00"}),
         (ENDPOINT, {"url": "http://127.0.0.1:9/hook", "description": "a\x00b"}),
         (ENDPOINT, '{"url": "http://127.0.0.1:9/hook", "description": "a\\udc00"}'),
