@@ -60,6 +60,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # fraction of the run instead of a fifth of it.
     kwargs.setdefault("json_serializer", json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
+    # A failed statement's parameters (an API key's prefix and hash, a webhook secret, a
+    # client's text) never appear in its error, and so never in a log line.
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         # A busy timeout lets the API read while a run commits; WAL lets readers not block it.
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)

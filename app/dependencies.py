@@ -14,6 +14,7 @@ from app.db import SessionFactory, create_read_session_factory
 from app.errors import BadRequest, NotFound
 from app.reconcile.runs import RunExecutor
 from app.settings import Settings
+from app.validation import ProvinceCode
 
 
 # Every dependency is ``async`` though most await nothing: FastAPI runs a plain ``def`` one in its
@@ -53,9 +54,8 @@ async def get_executor(request: Request) -> RunExecutor:
 async def get_province(
     request: Request,
     province: Annotated[
-        str | None,
+        ProvinceCode | None,
         Query(
-            max_length=8,
             description="MaTinh of the province (e.g. H53); needed when the deployment serves "
             "several.",
         ),

@@ -16,6 +16,7 @@ time; never as a 500.
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -145,7 +146,18 @@ def install_error_handlers(app: FastAPI) -> None:
         if query_canceled(exc):
             logger.warning("query cancelled on %s %s: %s", request.method, request.url.path, exc)
             return await _domain(request, query_timeout())
-        return await _unexpected(request, exc)
+        # Not logger.exception: the driver's message and its chained causes carry the server's
+        # DETAIL, which quotes row values ("Key (key_hash)=(…) already exists", "Failing row
+        # contains (…)"), and the statement's parameters would too. Logged instead: the error's
+        # class, SQLSTATE, first line and statement, and where it was raised.
+        logger.error(
+            "unhandled database error on %s %s: %s\n%s",
+            request.method,
+            request.url.path,
+            database_error_summary(exc),
+            "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
+        )
+        return _internal(request)
 
     @app.exception_handler(PoolTimeout)
     async def _pool(request: Request, exc: PoolTimeout) -> JSONResponse:
@@ -193,13 +205,33 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(
-            500,
-            "Internal Server Error",
-            "An unexpected error occurred; it has been logged.",
-            slug="internal",
-            instance=request.url.path,
-        )
+        return _internal(request)
+
+
+def _internal(request: Request) -> JSONResponse:
+    return problem(
+        500,
+        "Internal Server Error",
+        "An unexpected error occurred; it has been logged.",
+        slug="internal",
+        instance=request.url.path,
+    )
+
+
+def database_error_summary(exc: DBAPIError) -> str:
+    """A database error without any value it could quote: the driver error's class, its
+    SQLSTATE, the first line of its message (which names a constraint or a type, not a row)
+    and the statement (its parameters are never part of it)."""
+    cause: BaseException | None = exc.orig
+    sqlstate = None
+    while cause is not None and sqlstate is None:
+        sqlstate = getattr(cause, "sqlstate", None)
+        cause = cause.__cause__
+    first_line = (str(exc.orig).splitlines() or [""])[0]
+    return (
+        f"{type(exc.orig).__name__} (SQLSTATE {sqlstate or 'unknown'}): {first_line} "
+        f"[SQL: {exc.statement}]"
+    )
 
 
 def _title(status: int) -> str:

@@ -207,6 +207,9 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     root.setLevel(number)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(number, logging.WARNING))
+    # aiosqlite's DEBUG records carry every statement's parameters (an API key's prefix and
+    # hash, a webhook secret): never below INFO, whatever LOG_LEVEL says.
+    logging.getLogger("aiosqlite").setLevel(max(number, logging.INFO))
     for name in UVICORN_LOGGERS:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()

@@ -18,6 +18,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
+from app.body_limit import BodyLimit
 from app.db import create_engine, create_session_factory
 from app.docs import install_docs
 from app.errors import install_error_handlers
@@ -198,6 +199,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     # Outermost: the request id and the timing cover everything, error handlers included.
     app.add_middleware(RequestInstrumentation)
     BUILD_INFO.info(build_info())

@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     # PostgreSQL: the longest one statement of an API request may run; one that takes longer is
     # cancelled and answered 503 with Retry-After. Runs, the dispatcher and migrations have none.
     database_statement_timeout_s: float = Field(default=30, ge=0)
+    # The largest request body accepted (413 beyond it, before parsing or authentication).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     recon_admin_key: SecretStr | None = None
     recon_auto_migrate: bool = True
     # Logging (app/logs.py): every line JSON or structlog's console rendering, from this level.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 from app.domain.records import FeeLine
 
@@ -186,3 +187,10 @@ class PaymentTransaction(NamedTuple):
             at=_parse(row["t"]),
             channel=row["k"],
         )
+
+
+def dossier_link(code: str) -> str:
+    """``/dossiers/{code}`` with the code percent-encoded once, whatever it holds (``/``,
+    ``?``, ``#``, ``%``, spaces, Vietnamese letters): ``GET /dossiers/{code:path}`` gets it
+    decoded exactly once, by the server, and opens it."""
+    return f"/dossiers/{quote(code, safe='')}"

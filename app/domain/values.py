@@ -81,6 +81,15 @@ def local_today(now: datetime | None = None) -> date:
     return (now or datetime.now(UTC)).astimezone(LOCAL_TZ).date()
 
 
+def year_before(day: date) -> date:
+    """The same day a year earlier; 28 February for 29 February (the day before 1 March of
+    a common year would be 1 March minus one: 28 February either way)."""
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:
+        return day.replace(year=day.year - 1, day=28)
+
+
 def default_period(now: datetime | None = None) -> tuple[date, date]:
     """The 365 days ending today, local time (semantics §0: no cliff on 1 January)."""
     today = local_today(now)

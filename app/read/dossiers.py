@@ -10,7 +10,13 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.domain.dossiers import NationalDossier, PaymentTransaction, ProvincialDossier, plain
+from app.domain.dossiers import (
+    NationalDossier,
+    PaymentTransaction,
+    ProvincialDossier,
+    dossier_link,
+    plain,
+)
 from app.errors import NotFound
 from app.models import (
     Dossier,
@@ -20,7 +26,7 @@ from app.models import (
     StageItem,
     SubjectKind,
 )
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import FindingCursor, KeyCursor, decode_cursor, encode_cursor
 from app.read.kpi import Hierarchy, hierarchy, period_bounds
 from app.reconcile.dossier_runs import N_LISTING, P_LISTING, TX_LISTING
 from app.reconcile.normalize import normalize_code
@@ -51,6 +57,7 @@ def _dossier_view(dossier: Dossier, names: dict[str, str]) -> dict[str, Any]:
         "paid_offline": dossier.paid_offline,
         "reasons": dossier.reasons,
         "run_id": dossier.run_id,
+        "link": dossier_link(dossier.code),
     }
 
 
@@ -67,7 +74,7 @@ async def mismatches(
     cursor: str | None,
 ) -> dict[str, Any]:
     """Open dossier findings with their dossier, by (dossier, reason); counts per reason."""
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, FindingCursor)
     # Read once: the agency filter and the names on every item both come from it.
     tree = await hierarchy(session, province_code)
     agencies = _agency_filter(tree, agency, descendants)
@@ -110,8 +117,11 @@ async def mismatches(
         conditions.append(col(Finding.reason) == reason)
     if after is not None:
         conditions.append(
-            (col(Finding.subject_key) > after[0])
-            | ((col(Finding.subject_key) == after[0]) & (col(Finding.reason) > after[1]))
+            (col(Finding.subject_key) > after.subject_key)
+            | (
+                (col(Finding.subject_key) == after.subject_key)
+                & (col(Finding.reason) > after.reason)
+            )
         )
     rows = await session.exec(
         select(Finding, Dossier)
@@ -131,7 +141,7 @@ async def mismatches(
                 "evidence": finding.evidence,
                 "first_seen_at": finding.first_seen_at.isoformat(),
                 "last_seen_at": finding.last_seen_at.isoformat(),
-                "link": f"/dossiers/{dossier.code if dossier else finding.subject_key}",
+                "link": dossier_link(dossier.code if dossier else finding.subject_key),
             }
         )
     last = page[limit - 1][0] if len(page) > limit else None
@@ -155,7 +165,7 @@ async def offline(
 ) -> dict[str, Any]:
     """Fee-bearing dossiers paid outside the platform: per agency, then the dossiers."""
     low, high = period_bounds(start, end)
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, KeyCursor)
     tree = await hierarchy(session, province_code)
     agencies = _agency_filter(tree, agency, descendants)
     conditions = [
@@ -179,7 +189,7 @@ async def offline(
         entry["paid_offline"] += int(count)
         entry.setdefault("by_method", {})[method or ""] = int(count)
     if after is not None:
-        conditions.append(col(Dossier.key) > after[0])
+        conditions.append(col(Dossier.key) > after.key)
     rows = await session.exec(
         select(Dossier).where(*conditions).order_by(col(Dossier.key)).limit(limit + 1)
     )
@@ -206,7 +216,7 @@ async def orphan_transactions(
 ) -> dict[str, Any]:
     """Verified payments of the last complete run's period that match no dossier (§3): listed
     apart, never findings, because nobody on P's side can fix them by editing a dossier."""
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, KeyCursor)
     tree = await hierarchy(session, province_code)
     agencies = _agency_filter(tree, agency, descendants)
     conditions = [col(OrphanTransaction.province_code) == province_code]
@@ -219,7 +229,7 @@ async def orphan_transactions(
     )
     count, amount = totals.one()
     if after is not None:
-        conditions.append(col(OrphanTransaction.transaction_id) > after[0])
+        conditions.append(col(OrphanTransaction.transaction_id) > after.key)
     rows = await session.exec(
         select(OrphanTransaction)
         .where(*conditions)

@@ -19,7 +19,7 @@ from app.models import (
     RunScope,
     SubjectKind,
 )
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import KeyCursor, decode_cursor, encode_cursor
 from app.read.complete_runs import latest_complete
 from app.reconcile import sightings
 from app.reconcile.normalize import normalize_code
@@ -85,7 +85,7 @@ async def unsynced_procedures(
     limit: int,
     cursor: str | None,
 ) -> dict[str, Any]:
-    position = decode_cursor(cursor, 1)
+    position = decode_cursor(cursor, KeyCursor)
     complete = await latest_complete(session, province_code, RunScope.PROCEDURES)
     run = complete.run if complete else None
     summary = (complete.counts.get("summary") if complete else None) or {}
@@ -115,7 +115,7 @@ async def unsynced_procedures(
             tuple_(literal(reason), literal(str(FindingStatus.OPEN))).in_(findings_of_key)
         )
     if position:
-        query = query.where(col(ProcedureSnapshot.key) > position[0])
+        query = query.where(col(ProcedureSnapshot.key) > position.key)
     rows = list(
         (await session.exec(query.order_by(col(ProcedureSnapshot.key)).limit(limit + 1))).all()
     )
@@ -148,13 +148,13 @@ async def unsynced_procedures(
 async def orphans_on_national(
     session: AsyncSession, *, province_code: str, limit: int, cursor: str | None
 ) -> dict[str, Any]:
-    position = decode_cursor(cursor, 1)
+    position = decode_cursor(cursor, KeyCursor)
     query = select(ProcedureSnapshot).where(
         col(ProcedureSnapshot.province_code) == province_code,
         col(ProcedureSnapshot.kind) == "orphan",
     )
     if position:
-        query = query.where(col(ProcedureSnapshot.key) > position[0])
+        query = query.where(col(ProcedureSnapshot.key) > position.key)
     rows = list(
         (await session.exec(query.order_by(col(ProcedureSnapshot.key)).limit(limit + 1))).all()
     )

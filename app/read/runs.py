@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlmodel import and_, col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.errors import BadRequest, NotFound
+from app.errors import NotFound
 from app.models import Run
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import RunCursor, decode_cursor, encode_cursor
 
 
 def run_view(run: Run, *, detail: bool = False) -> dict[str, Any]:
@@ -51,17 +50,12 @@ async def get_run(session: AsyncSession, run_id: str) -> Run:
 async def list_runs(
     session: AsyncSession, *, province_code: str, status: str | None, limit: int, cursor: str | None
 ) -> dict[str, Any]:
-    position = decode_cursor(cursor, 2)
+    position = decode_cursor(cursor, RunCursor)
     query = select(Run).where(col(Run.province_code) == province_code)
     if status:
         query = query.where(col(Run.status) == status)
     if position:
-        try:
-            created, run_id = datetime.fromisoformat(position[0]), position[1]
-        except ValueError:
-            raise BadRequest(
-                "The cursor is not valid; use the next_cursor of a previous page."
-            ) from None
+        created, run_id = position.created_at, position.run_id
         query = query.where(
             or_(
                 col(Run.created_at) < created,

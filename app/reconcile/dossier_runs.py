@@ -33,6 +33,7 @@ from app.domain.dossiers import (
     NationalDossier,
     PaymentTransaction,
     ProvincialDossier,
+    dossier_link,
     fee_total,
 )
 from app.domain.records import DataQualityWarning, Period
@@ -293,7 +294,7 @@ async def _judge_chunk(
                             "p": dossier.procedure_code,
                             "a": dossier.agency_code,
                             "s": subject,
-                            "l": f"/dossiers/{dossier.code.strip()}",
+                            "l": dossier_link(dossier.code.strip()),
                         },
                     )
                 )

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
 from app.dependencies import ProvinceDep, ReaderDep, SessionDep
 from app.read import dossiers
-from app.reconcile.dossier_rules import DOSSIER_REASONS
 from app.routers.answers import AnswerCacheDep, json_body
 from app.schemas.dossiers import (
     DossierDetail,
@@ -18,13 +16,20 @@ from app.schemas.dossiers import (
     OrphanTransactionPage,
 )
 from app.schemas.problems import READER, problem_responses
+from app.validation import AgencyParam, CursorParam, Day, DossierReason, Text
 
 router = APIRouter(prefix="/dossiers", tags=["dossiers"])
 
-Reason = Literal[DOSSIER_REASONS]  # type: ignore[valid-type]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
-Agency = Annotated[str | None, Query(max_length=64, description="MaDonVi")]
-Cursor = Annotated[str | None, Query(max_length=512)]
+DossierCode = Annotated[
+    Text,
+    Path(
+        min_length=1,
+        max_length=256,
+        description="MaHoSo as stored, any characters (`/`, spaces, Vietnamese letters), "
+        "percent-encoded once in the URL.",
+    ),
+]
 
 
 @router.get(
@@ -41,13 +46,13 @@ async def mismatches(
     session: SessionDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
-    reason: Reason | None = None,
-    agency: Agency = None,
+    reason: DossierReason | None = None,
+    agency: AgencyParam = None,
     include_descendants: bool = False,
-    from_: Annotated[date | None, Query(alias="from")] = None,
-    to: date | None = None,
+    from_: Annotated[Day | None, Query(alias="from")] = None,
+    to: Day | None = None,
     limit: Limit = 100,
-    cursor: Cursor = None,
+    cursor: CursorParam = None,
 ) -> Response:
     body = await answers.answer(
         session,
@@ -81,12 +86,12 @@ async def offline(
     session: SessionDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
-    from_: Annotated[date, Query(alias="from")],
-    to: date,
-    agency: Agency = None,
+    from_: Annotated[Day, Query(alias="from")],
+    to: Day,
+    agency: AgencyParam = None,
     include_descendants: bool = True,
     limit: Limit = 100,
-    cursor: Cursor = None,
+    cursor: CursorParam = None,
 ) -> Response:
     body = await answers.answer(
         session,
@@ -119,10 +124,10 @@ async def orphan_transactions(
     session: SessionDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
-    agency: Agency = None,
+    agency: AgencyParam = None,
     include_descendants: bool = True,
     limit: Limit = 100,
-    cursor: Cursor = None,
+    cursor: CursorParam = None,
 ) -> Response:
     """Verified platform payments that match no dossier of the reconciled period."""
     body = await answers.answer(
@@ -142,7 +147,7 @@ async def orphan_transactions(
 
 
 @router.get(
-    "/{code}",
+    "/{code:path}",
     response_model=DossierDetail,
     summary="One dossier in full",
     description="The dossier as last judged, both sides' records (raw beside parsed), the "
@@ -153,6 +158,6 @@ async def detail(
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
-    code: Annotated[str, Path(max_length=128)],
+    code: DossierCode,
 ) -> dict[str, Any]:
     return await dossiers.dossier_detail(session, province, code)

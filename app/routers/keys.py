@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -15,12 +15,13 @@ from app.models import ApiKey
 from app.models.types import utcnow
 from app.schemas.admin import CreatedKey, KeyList
 from app.schemas.problems import problem_responses
+from app.validation import RowId, Text
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
 
 class KeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=128)
     role: Role
 
 
@@ -70,7 +71,11 @@ async def list_keys(principal: AdminDep, session: SessionDep) -> dict[str, Any]:
     description="The key stops working at once; revoking a revoked key changes nothing.",
     responses=problem_responses(401, 403, 404, 422, 503),
 )
-async def revoke(principal: AdminDep, session: SessionDep, key_id: int) -> None:
+async def revoke(
+    principal: AdminDep,
+    session: SessionDep,
+    key_id: Annotated[RowId, Path(description="The key's id (1 … 2,147,483,647).")],
+) -> None:
     key = await session.get(ApiKey, key_id)
     if key is None:
         raise NotFound(f"No API key {key_id}.")

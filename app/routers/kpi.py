@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -12,11 +11,11 @@ from app.read import kpi
 from app.routers.answers import AnswerCacheDep, json_body
 from app.schemas.kpi import ONLINE_PAYMENT_EXAMPLE, OnlinePayment, Overdue
 from app.schemas.problems import READER, problem_responses
+from app.validation import Day, Month
 
 router = APIRouter(prefix="/kpi", tags=["figures"])
 
 GroupParam = Annotated[Literal["agency", "parent", "province"], Query()]
-Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", examples=["2023-09"])]
 
 
 @router.get(
@@ -35,8 +34,8 @@ async def online_payment(
     settings: SettingsDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
-    from_: Annotated[date, Query(alias="from")],
-    to: date,
+    from_: Annotated[Day, Query(alias="from")],
+    to: Day,
     group: GroupParam = "agency",
     level: Annotated[int | None, Query(ge=0, le=9)] = None,
 ) -> Response:
@@ -74,8 +73,8 @@ async def overdue(
     session: SessionDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
-    from_month: Month,
-    to_month: Month,
+    from_month: Annotated[Month, Query(examples=["2023-09"])],
+    to_month: Annotated[Month, Query(examples=["2023-11"])],
     group: GroupParam = "agency",
 ) -> Response:
     """Per group and calendar month: finished, overdue, rate, change in points, open past due."""

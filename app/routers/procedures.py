@@ -8,7 +8,6 @@ from fastapi import APIRouter, Path, Query, Response
 
 from app.dependencies import ProvinceDep, ReaderDep, SessionDep
 from app.read.procedures import orphans_on_national, procedure_detail, unsynced_procedures
-from app.reconcile.procedures import REASON_CODES
 from app.routers.answers import AnswerCacheDep, json_body
 from app.schemas.problems import READER, problem_responses
 from app.schemas.procedures import (
@@ -17,10 +16,10 @@ from app.schemas.procedures import (
     ProcedureDetail,
     UnsyncedPage,
 )
+from app.validation import AgencyParam, CursorParam, ProcedureCode, ProcedureReason
 
 router = APIRouter(prefix="/procedures", tags=["procedures"])
 
-ReasonCode = Literal[REASON_CODES]  # type: ignore[valid-type]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 
 
@@ -40,10 +39,10 @@ async def unsynced(
     province: ProvinceDep,
     answers: AnswerCacheDep,
     level: Literal["tinh", "huyen", "xa"] | None = None,
-    agency: Annotated[str | None, Query(max_length=64, description="MaDonVi")] = None,
-    reason: ReasonCode | None = None,
+    agency: AgencyParam = None,
+    reason: ProcedureReason | None = None,
     limit: Limit = 100,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorParam = None,
 ) -> Response:
     body = await answers.answer(
         session,
@@ -76,7 +75,7 @@ async def orphans(
     province: ProvinceDep,
     answers: AnswerCacheDep,
     limit: Limit = 100,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorParam = None,
 ) -> Response:
     body = await answers.answer(
         session,
@@ -99,6 +98,6 @@ async def procedure(
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
-    procedure_code: Annotated[str, Path(max_length=32, pattern=r"^\s*\d\.\d{6}\s*$")],
+    procedure_code: Annotated[ProcedureCode, Path(description="MaTTHC, e.g. 1.000032.")],
 ) -> dict[str, Any]:
     return await procedure_detail(session, province_code=province, procedure_code=procedure_code)

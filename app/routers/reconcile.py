@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, status
@@ -10,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.dependencies import ExecutorDep, OperatorDep, ProvinceDep, SessionFactoryDep
 from app.domain.records import Period
-from app.domain.values import default_period
+from app.domain.values import default_period, year_before
 from app.models import RunScope
 from app.reconcile.runs import RunRequest, submit_run
 from app.schemas.problems import problem_responses
+from app.validation import Day
 
 router = APIRouter(tags=["runs"])
 
@@ -25,10 +25,10 @@ class ReconcileBody(BaseModel):
         default="procedures",
         description="procedures (§1–2), dossiers (§3) or all: both, as one run with one outcome.",
     )
-    period_from: date | None = Field(
+    period_from: Day | None = Field(
         default=None, description="Local date, inclusive (Asia/Ho_Chi_Minh)."
     )
-    period_to: date | None = Field(default=None, description="Local date, inclusive.")
+    period_to: Day | None = Field(default=None, description="Local date, inclusive.")
     dry_run: bool = False
     accept_drop: bool = Field(default=False, description="Accept a sharp drop in a listing's size.")
     full: bool = Field(
@@ -41,14 +41,14 @@ class ReconcileBody(BaseModel):
     def _period_is_ordered(self) -> ReconcileBody:
         if self.period_from and self.period_to and self.period_from > self.period_to:
             raise ValueError("period_from must not be after period_to")
+        if self.period_from and self.period_to is None and self.period_from > default_period()[1]:
+            raise ValueError("period_from must not be after today when period_to is not given")
         return self
 
     def period(self) -> Period:
         default_start, default_end = default_period()
         end = self.period_to or default_end
-        start = self.period_from or (
-            default_start if self.period_to is None else end.replace(year=end.year - 1)
-        )
+        start = self.period_from or (default_start if self.period_to is None else year_before(end))
         return Period(start, end)
 
 

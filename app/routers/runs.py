@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from app.dependencies import ProvinceDep, ReaderDep, SessionDep
 from app.models import RunStatus
 from app.read.runs import get_run, list_runs, run_view
 from app.schemas.problems import READER, problem_responses
 from app.schemas.runs import RUN_EXAMPLE, RunDetail, RunPage
+from app.validation import CursorParam, Text
 
 router = APIRouter(tags=["runs"])
 
@@ -29,7 +30,7 @@ async def runs(
     province: ProvinceDep,
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    cursor: CursorParam = None,
 ) -> dict[str, Any]:
     return await list_runs(
         session,
@@ -48,5 +49,9 @@ async def runs(
     "and retry statistics, data-quality warnings and, for a dry run, a sample of the changes.",
     responses=problem_responses(401, 403, 404, 422, 503),
 )
-async def run(principal: ReaderDep, session: SessionDep, run_id: str) -> dict[str, Any]:
+async def run(
+    principal: ReaderDep,
+    session: SessionDep,
+    run_id: Annotated[Text, Path(max_length=64)],
+) -> dict[str, Any]:
     return run_view(await get_run(session, run_id), detail=True)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.dependencies import AdminDep, ProvinceDep, SessionDep, SettingsDep
 from app.models import DeliveryStatus
@@ -24,6 +24,7 @@ from app.schemas.admin import (
     TestSent,
 )
 from app.schemas.problems import problem_responses
+from app.validation import AgencyCode, CursorParam, Moment, Text
 from app.webhooks import deliveries
 from app.webhooks import endpoints as service
 
@@ -37,36 +38,35 @@ EventType = Literal[
     "run.failed",
     "endpoint.disabled",
 ]
-EndpointId = Annotated[str, Path(max_length=40)]
-MessageId = Annotated[str, Path(max_length=40)]
+EndpointId = Annotated[Text, Path(max_length=40)]
+MessageId = Annotated[Text, Path(max_length=40)]
 Limit = Annotated[int, Query(ge=1, le=500)]
-AgencyCode = Annotated[str, Field(min_length=1, max_length=32)]
 
 
 class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=8, max_length=2048)
+    url: Text = Field(min_length=8, max_length=2048)
     event_types: list[EventType] = Field(default_factory=list, description="Empty: every type.")
     agency_codes: list[AgencyCode] = Field(default_factory=list, description="Empty: every agency.")
-    description: str = Field(default="", max_length=512)
+    description: Text = Field(default="", max_length=512)
 
 
 class EndpointUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(default=None, min_length=8, max_length=2048)
+    url: Text | None = Field(default=None, min_length=8, max_length=2048)
     event_types: list[EventType] | None = None
     agency_codes: list[AgencyCode] | None = None
-    description: str | None = Field(default=None, max_length=512)
+    description: Text | None = Field(default=None, max_length=512)
     enabled: bool | None = None
 
 
 class Recovery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: AwareDatetime = Field(description="Failed deliveries created at or after this time.")
-    until: AwareDatetime | None = Field(default=None, description="…and before this one.")
+    since: Moment = Field(description="Failed deliveries created at or after this time.")
+    until: Moment | None = Field(default=None, description="…and before this one.")
 
 
 class TestEvent(BaseModel):
@@ -217,7 +217,7 @@ async def list_deliveries(
     status: DeliveryStatus | None = None,
     event_type: EventType | None = None,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: CursorParam = None,
 ) -> dict[str, Any]:
     await service.get_endpoint(session, province, endpoint_id)
     return await deliveries.list_deliveries(
@@ -257,7 +257,7 @@ async def list_attempts(
     province: ProvinceDep,
     endpoint_id: EndpointId,
     limit: Limit = 50,
-    cursor: str | None = None,
+    cursor: CursorParam = None,
 ) -> dict[str, Any]:
     await service.get_endpoint(session, province, endpoint_id)
     return await deliveries.list_attempts(session, endpoint_id, limit=limit, cursor=cursor)

@@ -18,7 +18,7 @@ from app.errors import BadRequest, Conflict, NotFound
 from app.events import ENDPOINT_DISABLED, EVENT_TYPES, add_event
 from app.models import DeliveryStatus, OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.models.types import utcnow
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import RowIdCursor, decode_cursor, encode_cursor
 from app.webhooks.examples import example_data
 
 
@@ -67,12 +67,8 @@ def _page(rows: list[Row], limit: int, view: Callable[[Row], dict[str, Any]]) ->
 
 
 def _after(cursor: str | None) -> int | None:
-    position = decode_cursor(cursor, 1)
-    if position is None:
-        return None
-    if not position[0].isdigit():
-        raise BadRequest("The cursor is not valid; use the next_cursor of a previous page.")
-    return int(position[0])
+    position = decode_cursor(cursor, RowIdCursor)
+    return None if position is None else position.after
 
 
 async def list_deliveries(

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from app.db import DOSSIER_RUN_TABLES
+from app.domain.dossiers import dossier_link
 from app.models import Dossier, Finding, OrphanTransaction, OutboxEvent, StageItem
 from tests.conftest import make_settings
 from tests.upstream_pages import TOKEN, envelope, spring
@@ -327,3 +328,66 @@ async def test_figures_and_lists_after_a_run(
         response = await service.get(path, params=params)
         assert response.status_code == status, (path, params, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+# Codes old data holds: each fails the MaHoSo pattern (invalid_dossier_code), and each must open.
+ODD_CODES = [
+    "HS 2023/0007",  # a space and a slash
+    "HỒ SƠ-ĐẶC BIỆT-0008",  # Vietnamese letters
+    "HS%2F0009%",  # a literal percent sign: decoded once, it must stay as it is
+    "HS?0010#A",  # what would end a path
+    "../0011",  # not a way out of /dossiers
+]
+
+
+def links_in(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        found = [v for k, v in value.items() if k == "link" and isinstance(v, str)]
+        return found + [link for v in value.values() for link in links_in(v)]
+    if isinstance(value, list):
+        return [link for v in value for link in links_in(v)]
+    return []
+
+
+async def test_every_link_of_every_list_opens(
+    world: World, database_url: str, service_factory: Any
+) -> None:
+    offline = {"HinhThuc": "TIEN_MAT", "SoTien": "100000", "MaThamChieu": None}
+    for n, odd in enumerate(ODD_CODES, start=7):
+        world.p.append(p_item(n, MaHoSo=odd, pay=offline))
+        world.n.append({**n_item(n, flag="3"), "MaHoSo": odd})
+    service = await service_factory(make_settings(database_url))
+    run = await service.reconcile(**PERIOD)
+    assert run["status"] == "succeeded", run
+    assert run["counts"]["by_reason"]["invalid_dossier_code"] == 1 + len(ODD_CODES)
+
+    window = {"from": "2023-09-01", "to": "2023-09-30"}
+    lists = [
+        ("/procedures/unsynced", {}),
+        ("/procedures/orphans", {}),
+        ("/dossiers/mismatches", {}),
+        ("/dossiers/mismatches", {"reason": "invalid_dossier_code"}),
+        ("/dossiers/offline", window),
+        ("/dossiers/orphan-transactions", {}),
+        ("/runs", {}),
+    ]
+    links: set[str] = set()
+    for path, params in lists:
+        listed = await service.get(path, params={**params, "limit": 500})
+        assert listed.status_code == 200, (path, listed.text)
+        links.update(links_in(listed.json()))
+    odd_links = {link for link in links if link.startswith("/dossiers/")}
+    assert len(odd_links) >= 3 + len(ODD_CODES)  # mismatches and offline, odd codes included
+    opened: set[str] = set()
+    for link in sorted(links):
+        response = await service.get(link)
+        assert response.status_code == 200, (link, response.text)
+        if link.startswith("/dossiers/"):
+            opened.add(response.json()["dossier"]["code"])
+    assert set(ODD_CODES) <= opened
+    # Each odd dossier opens by its link, and its link is the one the dossier shows.
+    for odd in ODD_CODES:
+        shown = (await service.get(dossier_link(odd))).json()
+        assert shown["dossier"]["code"] == odd
+        assert shown["dossier"]["link"] == dossier_link(odd)
+        assert [f["reason"] for f in shown["findings"]] == ["invalid_dossier_code"]
