@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from app.dependencies import AdminDep, ProvinceDep, SessionDep, SettingsDep
 from app.models import DeliveryStatus
@@ -47,6 +47,19 @@ class EndpointUpdate(BaseModel):
     agency_codes: list[AgencyCode] | None = None
     description: str | None = Field(default=None, max_length=512)
     enabled: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        # Every field is optional (left out: unchanged) but none may be cleared: an explicit
+        # null is a 422 saying so rather than a NOT NULL violation (500) in the database.
+        if isinstance(data, dict):
+            nulls = sorted(name for name, value in data.items() if value is None)
+            if nulls:
+                raise ValueError(
+                    f"{', '.join(nulls)} may not be null; leave a field out to keep its value"
+                )
+        return data
 
 
 class Recovery(BaseModel):
@@ -116,7 +129,7 @@ async def update(
 ) -> dict[str, Any]:
     endpoint = await service.get_endpoint(session, province, endpoint_id)
     changes = body.model_dump(exclude_unset=True)
-    if changes.get("url"):
+    if "url" in changes:
         policy = service.ssrf_policy(settings.webhook_allowed_networks, settings.webhook_allow_http)
         await service.validate_url(changes["url"], policy)
     updated = await service.update_endpoint(session, endpoint, changes)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete
 from sqlmodel import col, select
@@ -32,14 +31,11 @@ def ssrf_policy(allowed_networks: str, allow_http: bool) -> SsrfPolicy:
 async def validate_url(url: str, policy: SsrfPolicy) -> None:
     """Refuse at registration what delivery would refuse; delivery checks again after DNS."""
     try:
-        check_url(url, policy)
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        checked = check_url(url, policy)
         # A name that does not resolve yet (a subscriber may register before its DNS exists)
         # is accepted: the connect-time check still guards every delivery.
         with contextlib.suppress(OSError):
-            await resolve_and_check(host, port, policy)
+            await resolve_and_check(checked.host, checked.port, policy)
     except UrlRefused as exc:
         raise UrlNotAllowed(f"{url}: {exc.reason}", reason=exc.reason) from None
 
