@@ -302,9 +302,14 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(default=30, gt=0)
     webhook_poll_interval_s: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=500, ge=1, le=5000)
-    webhook_max_concurrency: int = Field(default=16, ge=1, le=256)  # endpoints sent to at once
-    # Requests to one endpoint awaiting an answer; they start in event order. 1: strict order.
+    # Requests awaiting an answer at once, over all endpoints (each endpoint has its own lane).
+    webhook_max_concurrency: int = Field(default=64, ge=1, le=1024)
+    # Requests to one endpoint awaiting an answer; they start in event order.
     webhook_endpoint_in_flight: int = Field(default=1, ge=1, le=64)
+    # Strict order per endpoint: one request at a time and a failed delivery holds back the
+    # endpoint's later ones until it is delivered or has failed for good. Off: a failure is
+    # retried on its own schedule while the endpoint's other deliveries carry on.
+    webhook_ordered: bool = False
 
     @field_validator("webhook_retry_schedule")
     @classmethod

@@ -16,6 +16,7 @@ Private networks are refused by default but an operator may allow specific netwo
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -265,9 +266,16 @@ def check_url(url: str, policy: SsrfPolicy) -> CheckedUrl:
     """Registration-time check; raises ``UrlRefused``. Hostnames are re-checked per connection.
 
     Never raises anything else: every malformed input is a refusal with a readable reason.
+    The verdict depends only on the URL and the policy, so accepted URLs are remembered: the
+    transport asks again for every request of every delivery.
     """
     if not isinstance(url, str):
         raise UrlRefused("the URL must be a string")
+    return _check_url(url, policy)
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_url(url: str, policy: SsrfPolicy) -> CheckedUrl:
     if len(url) > MAX_URL_LENGTH:
         raise UrlRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
     if any(ord(ch) <= 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in url):
