@@ -98,6 +98,7 @@ async def create(
         event_types=list(body.event_types),
         agency_codes=body.agency_codes,
         description=body.description,
+        box=settings.webhook_secret_box(),
     )
     return {**service.endpoint_view(endpoint), "secret": secret}
 
@@ -156,7 +157,9 @@ async def rotate(
     endpoint = await service.get_endpoint(session, province, endpoint_id)
     hours = body.grace_hours if body and body.grace_hours is not None else None
     grace = timedelta(hours=settings.webhook_secret_grace_hours if hours is None else hours)
-    secret, until = await service.rotate_secret(session, endpoint, grace)
+    secret, until = await service.rotate_secret(
+        session, endpoint, grace, box=settings.webhook_secret_box()
+    )
     return {"id": endpoint.id, "secret": secret, "previous_secrets_valid_until": until.isoformat()}
 
 

@@ -239,7 +239,7 @@ class Dispatcher:
     ) -> None:
         self._factory = factory
         self._config = DispatcherConfig.from_settings(settings)
-        self._settings = settings
+        self._box = settings.webhook_secret_box()
         self.owner = owner
         self._policy = ssrf_policy(settings.webhook_allowed_networks, settings.webhook_allow_http)
         self._shared_http = http
@@ -504,7 +504,7 @@ class Dispatcher:
         }
 
     def _reveal(self, secret: WebhookSecret) -> str:
-        return secret.secret
+        return self._box.open(secret.secret)
 
     async def _payloads(self, session: AsyncSession, event_ids: Iterable[str]) -> dict[str, bytes]:
         rows = await session.exec(

@@ -176,10 +176,11 @@ async def test_rotation_signs_with_both_secrets_during_the_grace_period(
     assert new_secret != old_secret
 
     factory = service.app.state.session_factory
+    box = service.app.state.settings.webhook_secret_box()
     now = utcnow()
     async with factory() as session:
-        during = await active_secrets(session, endpoint["id"], now)
-        after = await active_secrets(session, endpoint["id"], now + timedelta(hours=2))
+        during = await active_secrets(session, endpoint["id"], now, box=box)
+        after = await active_secrets(session, endpoint["id"], now + timedelta(hours=2), box=box)
     assert during == [new_secret, old_secret]
     assert after == [new_secret]
 

@@ -27,6 +27,8 @@ from app.models.types import utcnow
 from app.webhooks.dispatcher import RECORD_BEHIND, Dispatcher
 from app.webhooks.endpoints import create_endpoint
 from app.webhooks.receiver import Receiver
+from app.webhooks.secretbox import SecretBox
+from tests.conftest import TEST_SECRET_KEY
 from tests.webhooks.conftest import hook_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +54,7 @@ async def setup_burst(
                 event_types=[],
                 agency_codes=[],
                 description="",
+                box=SecretBox(TEST_SECRET_KEY),
             )
             receiver.expect(path, secret)
     async with factory() as session:
@@ -74,6 +77,7 @@ def start_worker(database_url: str, cwd: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
+        "WEBHOOK_SECRET_KEY": TEST_SECRET_KEY,
         "RECON_SIMULATOR": "true",  # the worker needs no upstream, but settings ask for one
         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "WEBHOOK_ALLOW_HTTP": "true",
@@ -231,6 +235,7 @@ async def _run_fast_burst(
                 event_types=[],
                 agency_codes=[],
                 description=name,
+                box=SecretBox(TEST_SECRET_KEY),
             )
             ids[name] = endpoint.id
     # Claims of 10: the burst needs several, so a claim that waited for the slow endpoint's
