@@ -284,6 +284,7 @@ async def test_a_slow_endpoint_does_not_delay_a_fast_one(
         )
         assert len(slow.received) <= 1  # the slow one was still on its first request
     # The slow endpoint answers every 10 s; the fast one's 30 deliveries do not wait for it.
-    # 10 % of the time alone, with a floor for scheduling noise on a shared machine.
-    assert beside <= alone * 1.1 + 0.25, (alone, beside)
+    # 10 % of the time alone, plus a 0.5 s floor for scheduling noise on a shared machine
+    # (a dispatcher that waited for the slow endpoint would take 10 s and more).
+    assert beside <= alone * 1.1 + 0.5, (alone, beside)
     assert beside < 5, (alone, beside)
