@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from cryptography.fernet import Fernet
 from rich.console import Console
 from rich.table import Table
 
@@ -75,6 +76,10 @@ async def run_demo(
             "webhook_allow_http": True,
             # The demo starts its one run itself; `recon serve` runs on the schedule.
             "scheduler_enabled": False,
+            # The demo's database lives as long as the demo: a key of its own encrypts the
+            # subscriber's secret at rest, as a deployment's WEBHOOK_SECRET_KEY would.
+            "webhook_secret_key": os.environ.get("WEBHOOK_SECRET_KEY")
+            or Fernet.generate_key().decode(),
         }
         if "LOG_LEVEL" not in os.environ:
             # The demo's story is what it prints; its logs only when something goes wrong

@@ -43,6 +43,7 @@ from app.routers import (
 from app.scheduler import Scheduler
 from app.settings import Settings, get_settings
 from app.webhooks.dispatcher import Dispatcher
+from app.webhooks.secretbox import prepare_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def create_app(
         if config.recon_auto_migrate:
             await upgrade(engine)
         factory = create_session_factory(engine)
+        await prepare_secrets(factory, config.webhook_secret_box())
         dispatcher = Dispatcher(factory, config, owner=replica_name())
         executor = RunExecutor(
             factory,

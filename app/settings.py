@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from functools import lru_cache
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from app.webhooks.secretbox import SecretBox
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -294,6 +297,9 @@ class Settings(BaseSettings):
     webhook_allowed_networks: str = ""
     webhook_allow_http: bool = False
     webhook_secret_grace_hours: float = Field(default=24, ge=0)
+    # Fernet key(s) encrypting signing secrets at rest; comma-separated: the first encrypts,
+    # all decrypt (rotation). Required once endpoints exist, unless RECON_SIMULATOR=true.
+    webhook_secret_key: str = Field(default="", repr=False)
     # Delivery (design promise 5). The schedule lists the waits before retry 1, 2, ...; a
     # message that still fails after the last one is failed for that endpoint (recoverable).
     webhook_dispatcher_enabled: bool = True  # in the service process; `recon worker` is another
@@ -304,9 +310,27 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(default=30, gt=0)
     webhook_poll_interval_s: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=500, ge=1, le=5000)
-    webhook_max_concurrency: int = Field(default=16, ge=1, le=256)  # endpoints sent to at once
-    # Requests to one endpoint awaiting an answer; they start in event order. 1: strict order.
+    # Requests awaiting an answer at once, over all endpoints (each endpoint has its own lane).
+    webhook_max_concurrency: int = Field(default=64, ge=1, le=1024)
+    # Requests to one endpoint awaiting an answer; they start in event order.
     webhook_endpoint_in_flight: int = Field(default=1, ge=1, le=64)
+    # Strict order per endpoint: one request at a time and a failed delivery holds back the
+    # endpoint's later ones until it is delivered or has failed for good. Off: a failure is
+    # retried on its own schedule while the endpoint's other deliveries carry on.
+    webhook_ordered: bool = False
+
+    @field_validator("webhook_secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: str) -> str:
+        from app.webhooks.secretbox import parse_keys
+
+        parse_keys(value)
+        return value
+
+    def webhook_secret_box(self) -> SecretBox:
+        from app.webhooks.secretbox import SecretBox
+
+        return SecretBox(self.webhook_secret_key, allow_clear=self.recon_simulator)
 
     @field_validator("webhook_retry_schedule")
     @classmethod

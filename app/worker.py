@@ -12,6 +12,7 @@ from app.main import replica_name
 from app.migrate import upgrade
 from app.settings import Settings
 from app.webhooks.dispatcher import Dispatcher
+from app.webhooks.secretbox import prepare_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,9 @@ async def run_worker(settings: Settings) -> None:
             "SQLite: run one dispatcher only (this worker, or the service's in-process one "
             "with WEBHOOK_DISPATCHER_ENABLED=false on the service)"
         )
-    dispatcher = Dispatcher(create_session_factory(engine), settings, owner=replica_name())
+    factory = create_session_factory(engine)
+    await prepare_secrets(factory, settings.webhook_secret_box())
+    dispatcher = Dispatcher(factory, settings, owner=replica_name())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

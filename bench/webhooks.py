@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
+from cryptography.fernet import Fernet
 from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col, select
@@ -125,6 +126,7 @@ async def main() -> None:
             database_url=url,
             webhook_allowed_networks="127.0.0.0/8",
             webhook_allow_http=True,
+            webhook_secret_key=Fernet.generate_key().decode(),
         )
         engine = create_engine(url)
         await upgrade(engine)
@@ -138,6 +140,7 @@ async def main() -> None:
                     event_types=[],
                     agency_codes=[],
                     description=f"bench subscriber {n}",
+                    box=settings.webhook_secret_box(),
                 )
         dispatcher = Dispatcher(factory, settings, owner="bench")
         burst = args.events * args.endpoints

@@ -74,6 +74,10 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIt
         yield url
 
 
+# A fixed Fernet key for webhook secrets at rest (tests only).
+TEST_SECRET_KEY = "x2b8OeGJf3_mXnbfUvb1FHX3xTQrzWjQJ1o9nS1DOVY="
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -87,6 +91,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "national_client_id": "recon",
         "national_client_secret": "n-secret",
         "national_province_code": "H53",
+        "webhook_secret_key": TEST_SECRET_KEY,
         "upstream_retry_initial_wait_s": 0.0,
         "upstream_retry_max_wait_s": 0.0,
         "upstream_retry_after_cap_s": 0.0,

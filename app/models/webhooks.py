@@ -1,7 +1,8 @@
 """Webhook endpoints and their signing secrets (Standard Webhooks ``whsec_`` secrets).
 
-Secrets are stored retrievably because HMAC signing needs them (as every webhook platform does);
-they are returned once, at creation or rotation, and never logged.
+Secrets are stored retrievably because HMAC signing needs them (as every webhook platform does),
+encrypted under WEBHOOK_SECRET_KEY; they are returned once, at creation or rotation, and never
+logged.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class WebhookSecret(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     endpoint_id: str = Field(foreign_key="webhook_endpoints.id", index=True, ondelete="CASCADE")
-    secret: str = Field(max_length=128)
+    # "fernet:<token>" under WEBHOOK_SECRET_KEY (app/webhooks/secretbox.py); clear text only in
+    # simulator mode or before the key was configured.
+    secret: str = Field(max_length=512)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # NULL while current; a rotated-out secret keeps signing until this moment.
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.dependencies import AdminDep, ProvinceDep, SessionDep, SettingsDep
 from app.models import DeliveryStatus
@@ -53,13 +54,29 @@ class EndpointCreate(BaseModel):
 
 
 class EndpointUpdate(BaseModel):
+    """Every field optional (left out: unchanged), none nullable: the document says so
+    (``SkipJsonSchema``), and an explicit null is a 422."""
+
     model_config = ConfigDict(extra="forbid")
 
-    url: Text | None = Field(default=None, min_length=8, max_length=2048)
-    event_types: list[EventType] | None = None
-    agency_codes: list[AgencyCode] | None = None
-    description: Text | None = Field(default=None, max_length=512)
-    enabled: bool | None = None
+    url: Text | SkipJsonSchema[None] = Field(default=None, min_length=8, max_length=2048)
+    event_types: list[EventType] | SkipJsonSchema[None] = None
+    agency_codes: list[AgencyCode] | SkipJsonSchema[None] = None
+    description: Text | SkipJsonSchema[None] = Field(default=None, max_length=512)
+    enabled: bool | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        # Every field is optional (left out: unchanged) but none may be cleared: an explicit
+        # null is a 422 saying so rather than a NOT NULL violation (500) in the database.
+        if isinstance(data, dict):
+            nulls = sorted(name for name, value in data.items() if value is None)
+            if nulls:
+                raise ValueError(
+                    f"{', '.join(nulls)} may not be null; leave a field out to keep its value"
+                )
+        return data
 
 
 class Recovery(BaseModel):
@@ -107,6 +124,7 @@ async def create(
         event_types=list(body.event_types),
         agency_codes=body.agency_codes,
         description=body.description,
+        box=settings.webhook_secret_box(),
     )
     return {**service.endpoint_view(endpoint), "secret": secret}
 
@@ -157,7 +175,7 @@ async def update(
 ) -> dict[str, Any]:
     endpoint = await service.get_endpoint(session, province, endpoint_id)
     changes = body.model_dump(exclude_unset=True)
-    if changes.get("url"):
+    if "url" in changes:
         policy = service.ssrf_policy(settings.webhook_allowed_networks, settings.webhook_allow_http)
         await service.validate_url(changes["url"], policy)
     updated = await service.update_endpoint(session, endpoint, changes)
@@ -197,7 +215,9 @@ async def rotate(
     endpoint = await service.get_endpoint(session, province, endpoint_id)
     hours = body.grace_hours if body and body.grace_hours is not None else None
     grace = timedelta(hours=settings.webhook_secret_grace_hours if hours is None else hours)
-    secret, until = await service.rotate_secret(session, endpoint, grace)
+    secret, until = await service.rotate_secret(
+        session, endpoint, grace, box=settings.webhook_secret_box()
+    )
     return {"id": endpoint.id, "secret": secret, "previous_secrets_valid_until": until.isoformat()}
 
 

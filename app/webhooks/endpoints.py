@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete
 from sqlmodel import col, select
@@ -16,6 +15,7 @@ from app.models import WebhookEndpoint, WebhookSecret
 from app.models.types import utcnow
 from app.reconcile.normalize import normalize_code
 from app.webhooks.deliveries import fail_pending
+from app.webhooks.secretbox import SecretBox
 from app.webhooks.signing import generate_secret
 from app.webhooks.ssrf import SsrfPolicy, UrlRefused, check_url, resolve_and_check
 
@@ -32,14 +32,11 @@ def ssrf_policy(allowed_networks: str, allow_http: bool) -> SsrfPolicy:
 async def validate_url(url: str, policy: SsrfPolicy) -> None:
     """Refuse at registration what delivery would refuse; delivery checks again after DNS."""
     try:
-        check_url(url, policy)
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        checked = check_url(url, policy)
         # A name that does not resolve yet (a subscriber may register before its DNS exists)
         # is accepted: the connect-time check still guards every delivery.
         with contextlib.suppress(OSError):
-            await resolve_and_check(host, port, policy)
+            await resolve_and_check(checked.host, checked.port, policy)
     except UrlRefused as exc:
         raise UrlNotAllowed(f"{url}: {exc.reason}", reason=exc.reason) from None
 
@@ -67,6 +64,7 @@ async def create_endpoint(
     event_types: list[str],
     agency_codes: list[str],
     description: str,
+    box: SecretBox,
 ) -> tuple[WebhookEndpoint, str]:
     now = utcnow()
     endpoint = WebhookEndpoint(
@@ -79,8 +77,9 @@ async def create_endpoint(
         updated_at=now,
     )
     secret = generate_secret()
+    sealed = box.seal(secret)
     session.add(endpoint)
-    session.add(WebhookSecret(endpoint_id=endpoint.id, secret=secret, created_at=now))
+    session.add(WebhookSecret(endpoint_id=endpoint.id, secret=sealed, created_at=now))
     await session.commit()
     return endpoint, secret
 
@@ -134,7 +133,7 @@ async def delete_endpoint(session: AsyncSession, endpoint: WebhookEndpoint) -> N
 
 
 async def rotate_secret(
-    session: AsyncSession, endpoint: WebhookEndpoint, grace: timedelta
+    session: AsyncSession, endpoint: WebhookEndpoint, grace: timedelta, *, box: SecretBox
 ) -> tuple[str, datetime]:
     """A new current secret; the previous ones keep signing until the grace period ends."""
     now = utcnow()
@@ -149,12 +148,15 @@ async def rotate_secret(
         old.expires_at = until
         session.add(old)
     secret = generate_secret()
-    session.add(WebhookSecret(endpoint_id=endpoint.id, secret=secret, created_at=now))
+    sealed = box.seal(secret)  # before anything changes: no key, no rotation
+    session.add(WebhookSecret(endpoint_id=endpoint.id, secret=sealed, created_at=now))
     await session.commit()
     return secret, until
 
 
-async def active_secrets(session: AsyncSession, endpoint_id: str, now: datetime) -> list[str]:
+async def active_secrets(
+    session: AsyncSession, endpoint_id: str, now: datetime, *, box: SecretBox
+) -> list[str]:
     """Every secret a delivery is signed with right now (the current one first)."""
     rows = await session.exec(
         select(WebhookSecret)
@@ -164,4 +166,4 @@ async def active_secrets(session: AsyncSession, endpoint_id: str, now: datetime)
         )
         .order_by(col(WebhookSecret.id).desc())
     )
-    return [row.secret for row in rows.all()]
+    return [box.open(row.secret) for row in rows.all()]

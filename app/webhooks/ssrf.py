@@ -16,13 +16,16 @@ Private networks are refused by default but an operator may allow specific netwo
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 import httpx
+import idna
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -167,32 +170,174 @@ def _parse_ip_literal(host: str) -> IPAddress | None:
         return None
 
 
-def check_url(url: str, policy: SsrfPolicy) -> None:
-    """Registration-time check; raises ``UrlRefused``. Hostnames are re-checked per connection."""
+MAX_URL_LENGTH = 2048
+_MAX_HOST_LENGTH = 253  # RFC 1035: 255 octets on the wire, 253 characters written out
+_MAX_LABEL_LENGTH = 63
+_LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+
+# RFC 6761 §6.3: "localhost" and every name under it are loopback, whatever a resolver says;
+# the others are the loopback names Linux distributions put in /etc/hosts. Judged by name, with
+# no DNS lookup, so a resolver (or /etc/hosts) pointing them elsewhere changes nothing.
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+# Cloud metadata services by name (GCP, AWS). Always refused, like their addresses.
+_METADATA_NAMES = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+    }
+)
+_LOOPBACK_ADDRESSES: tuple[IPAddress, ...] = (
+    ipaddress.IPv4Address("127.0.0.1"),
+    ipaddress.IPv6Address("::1"),
+)
+
+
+@dataclass(frozen=True)
+class CheckedUrl:
+    """What ``check_url`` found: the host as connected to (IDNA A-label or IP) and the port."""
+
+    scheme: str
+    host: str
+    port: int
+    ip: IPAddress | None
+
+
+def _canonical_name(host: str) -> str:
+    """Lower-case, without the one trailing dot that makes a name absolute."""
+    name = host.lower()
+    return name[:-1] if name.endswith(".") else name
+
+
+def name_refusal(host: str, policy: SsrfPolicy) -> str | None:
+    """Why ``host`` (a DNS name, not an IP) is refused by name alone, or ``None``."""
+    name = _canonical_name(host)
+    if name in _METADATA_NAMES:
+        return f"{host} is a cloud metadata name"
+    if is_loopback_name(name) and not _loopback_allowed(policy):
+        return f"{host} resolves to a loopback address by definition (RFC 6761)"
+    return None
+
+
+def is_loopback_name(host: str) -> bool:
+    name = _canonical_name(host)
+    return name in _LOOPBACK_NAMES or name.endswith(".localhost")
+
+
+def _loopback_allowed(policy: SsrfPolicy) -> list[str]:
+    return [str(ip) for ip in _LOOPBACK_ADDRESSES if is_refused_address(ip, policy) is None]
+
+
+def _check_name(host: str) -> str:
+    """The IDNA 2008 A-label form of a host name; raises ``UrlRefused`` if it is not one."""
+    if len(host) > _MAX_HOST_LENGTH + 1:
+        raise UrlRefused(f"the host name is longer than {_MAX_HOST_LENGTH} characters")
+    body = host[:-1] if host.endswith(".") else host
+    labels = body.split(".")
+    if any(not label for label in labels):
+        raise UrlRefused(f"host {host!r} has an empty label (two dots in a row?)")
+    for label in labels:
+        if len(label) > _MAX_LABEL_LENGTH:
+            raise UrlRefused(f"host label {label[:20]!r}… is longer than 63 characters")
     try:
+        # UTS 46 mapping (case folding, full-width dots) as browsers do, then IDNA 2008 rules;
+        # A-labels ("xn--…") are decoded and re-checked, so a malformed one is refused.
+        encoded = idna.encode(body, uts46=True).decode("ascii")
+        for label in encoded.split("."):
+            if label.startswith("xn--"):
+                idna.decode(label)
+    except (idna.IDNAError, UnicodeError, ValueError) as exc:
+        raise UrlRefused(f"host {host!r} is not a valid internationalised name ({exc})") from None
+    if len(encoded) > _MAX_HOST_LENGTH:
+        raise UrlRefused(f"the host name is longer than {_MAX_HOST_LENGTH} characters")
+    for label in encoded.split("."):
+        if len(label) > _MAX_LABEL_LENGTH:
+            raise UrlRefused(f"host label {label[:20]!r}… is longer than 63 characters")
+        if not _LDH_LABEL.match(label):
+            raise UrlRefused(
+                f"host {host!r} may hold only letters, digits and inner hyphens in each label"
+            )
+    return encoded + ("." if host.endswith(".") else "")
+
+
+def check_url(url: str, policy: SsrfPolicy) -> CheckedUrl:
+    """Registration-time check; raises ``UrlRefused``. Hostnames are re-checked per connection.
+
+    Never raises anything else: every malformed input is a refusal with a readable reason.
+    The verdict depends only on the URL and the policy, so accepted URLs are remembered: the
+    transport asks again for every request of every delivery.
+    """
+    if not isinstance(url, str):
+        raise UrlRefused("the URL must be a string")
+    return _check_url(url, policy)
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_url(url: str, policy: SsrfPolicy) -> CheckedUrl:
+    if len(url) > MAX_URL_LENGTH:
+        raise UrlRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
+    if any(ord(ch) <= 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in url):
+        # Spaces, NUL and control characters have no place in a URL (RFC 3986); parsers
+        # disagree on whether to strip, keep or reject them.
+        raise UrlRefused("the URL contains a space, NUL or control character")
+    try:
+        split = urlsplit(url)
+        port = split.port  # raises for a non-numeric or out-of-range port
+        netloc = split.netloc
         parsed = httpx.URL(url)  # the same parser the delivery client uses: no parser confusion
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise UrlRefused(f"not a valid URL: {exc}") from exc
+    except (httpx.InvalidURL, TypeError, ValueError, UnicodeError) as exc:
+        raise UrlRefused(f"not a valid URL: {exc}") from None
 
-    if parsed.scheme not in ("http", "https"):
-        raise UrlRefused(f"scheme {parsed.scheme or '(none)'!r} is not allowed; use https")
-    if parsed.scheme == "http" and not policy.allow_http:
+    scheme = split.scheme.lower()
+    if scheme not in ("http", "https") or parsed.scheme not in ("http", "https"):
+        raise UrlRefused(f"scheme {split.scheme or '(none)'!r} is not allowed; use https")
+    if scheme == "http" and not policy.allow_http:
         raise UrlRefused("plain http is not allowed; use https")
-    if parsed.userinfo:
+    if parsed.userinfo or "@" in netloc or ("\\" in url and "@" in url):
         # Credentials in URLs leak into logs and attempt records; subscribers authenticate
-        # deliveries through the webhook signature instead.
+        # deliveries through the webhook signature instead. A backslash is where parsers
+        # disagree about the authority ("https://a.com\\@b.com/").
         raise UrlRefused("credentials (user:password@) in the URL are not allowed")
-    host = parsed.raw_host.decode("ascii")
-    if not host:
-        raise UrlRefused("the URL has no host")
+    if "\\" in url:
+        raise UrlRefused("the URL contains a backslash; parsers disagree on what it means")
+    if port is not None and port == 0:
+        raise UrlRefused("port 0 is not a valid destination")
+    if port is not None and parsed.port not in (port, None):
+        raise UrlRefused("the URL's port is ambiguous")
 
-    ip = _parse_ip_literal(host)
+    raw = split.hostname if split.hostname is not None else ""
+    if not raw:
+        raise UrlRefused("the URL has no host")
+    try:
+        host = unquote(raw, errors="strict") if "%" in raw else raw
+    except UnicodeError:
+        raise UrlRefused(f"host {raw!r} percent-encodes bytes that are not UTF-8") from None
+    percent_encoded = host != raw
+    if any(ord(ch) <= 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in host):
+        raise UrlRefused("the host contains a space, NUL or control character")
+
+    default_port = 443 if scheme == "https" else 80
+    ip = _parse_ip_literal(host.strip("[]"))
     if ip is not None:
         reason = is_refused_address(ip, policy)
         if reason is not None:
             raise UrlRefused(reason)
     elif _NUMERIC_HOST.match(host):
         raise UrlRefused(f"ambiguous numeric host {host!r}; write a dotted-quad IP or a name")
+    else:
+        if ":" in host or "[" in host or "]" in host:
+            raise UrlRefused(f"host {host!r} is neither an IP address nor a name")
+        host = _check_name(host)
+        reason = name_refusal(host, policy)
+        if reason is not None:
+            raise UrlRefused(reason)
+    if percent_encoded:
+        # Judged as decoded above (so %31%32%37.0.0.1 is refused as loopback); a harmless one
+        # is still refused, because resolvers and proxies disagree on decoding it.
+        raise UrlRefused(f"percent-encoded host {raw!r}; write it as {host!r}")
+    return CheckedUrl(scheme=scheme, host=host, port=port or default_port, ip=ip)
 
 
 async def resolve_and_check(host: str, port: int, policy: SsrfPolicy) -> list[str]:
@@ -207,6 +352,13 @@ async def resolve_and_check(host: str, port: int, policy: SsrfPolicy) -> list[st
     if literal is not None:
         infos_addresses = [str(literal)]
     else:
+        reason = name_refusal(host, policy)
+        if reason is not None:
+            raise UrlRefused(reason)
+        if is_loopback_name(host):
+            # Loopback by definition and allowed: pinned to the allowed loopback addresses
+            # without asking a resolver, which could map "localhost" anywhere.
+            return _loopback_allowed(policy)
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP

@@ -73,6 +73,73 @@ async def test_refused_urls_are_problems(strict: ServiceClient, url: str) -> Non
     assert (await strict.get(PATH)).json()["items"] == []
 
 
+JUNK_URLS = [
+    pytest.param("https://example.com:99999/hook", id="port-out-of-range"),
+    pytest.param("https://example.com:0/hook", id="port-zero"),
+    pytest.param("https://[/", id="broken-ipv6-bracket"),
+    pytest.param("https://a..b.example.com/hook", id="empty-label"),
+    pytest.param(f"https://{'a' * 64}.example.com/hook", id="64-char-label"),
+    pytest.param(f"https://{'a.' * 130}example.com/", id="over-long-host"),
+    pytest.param("https://exa mple.com/", id="space-in-host"),
+    pytest.param("https://xn--/", id="invalid-idna"),
+    pytest.param("https://xn--zz-1a.example.com/", id="invalid-a-label"),
+    pytest.param("https://%31%32%37.0.0.1/", id="percent-encoded-loopback"),
+    pytest.param("https://%65xample.com/", id="percent-encoded-name"),
+    pytest.param("https://user@example.com/", id="userinfo"),
+    pytest.param("https://example.com/\x00hook", id="nul"),
+    pytest.param("https://example.com/\x07hook", id="control-char"),
+    pytest.param("https://exa\tmple.com/", id="tab"),
+    pytest.param("https://example.com\\@evil.test/", id="backslash"),
+    pytest.param("https://example.com/" + "x" * 2100, id="over-long-url"),
+    pytest.param("https://localhost./hook", id="localhost-trailing-dot"),
+    pytest.param("https://api.localhost/hook", id="sub-localhost"),
+    pytest.param("https://ip6-localhost/hook", id="ip6-localhost"),
+    pytest.param("https://metadata.google.internal/computeMetadata/v1/", id="gcp-metadata"),
+    pytest.param("https://instance-data./latest/", id="aws-metadata-name"),
+]
+
+
+@pytest.mark.parametrize("url", JUNK_URLS)
+async def test_junk_urls_are_problems_at_registration(strict: ServiceClient, url: str) -> None:
+    response = await strict.post(PATH, json={"url": url})
+    assert 400 <= response.status_code < 500, response.text
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert (await strict.get(PATH)).json()["items"] == []
+
+
+@pytest.mark.parametrize("url", JUNK_URLS)
+async def test_junk_urls_are_problems_at_patch(strict: ServiceClient, url: str) -> None:
+    created = await strict.post(PATH, json={"url": "https://8.8.8.8/hook"})
+    assert created.status_code == 201, created.text
+    path = f"{PATH}/{created.json()['id']}"
+    response = await strict.http.patch(path, json={"url": url}, headers=strict.auth)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert (await strict.get(path)).json()["url"] == "https://8.8.8.8/hook"
+
+
+@pytest.mark.parametrize("field", ["url", "enabled", "event_types", "description"])
+async def test_patch_null_is_a_clear_problem(strict: ServiceClient, field: str) -> None:
+    created = await strict.post(PATH, json={"url": "https://8.8.8.8/hook"})
+    path = f"{PATH}/{created.json()['id']}"
+    response = await strict.http.patch(path, json={field: None}, headers=strict.auth)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "may not be null" in response.text
+    assert (await strict.get(path)).json()["url"] == "https://8.8.8.8/hook"
+
+
+async def test_loopback_names_need_the_loopback_network(service: ServiceClient) -> None:
+    # The permissive fixture lists 127.0.0.0/8: loopback by name is then as allowed as by IP.
+    created = await service.post(PATH, json={"url": "http://localhost:9/hook"})
+    assert created.status_code == 201, created.text
+    # Metadata names stay refused whatever networks are allowed.
+    refused = await service.post(PATH, json={"url": "http://metadata/computeMetadata/v1/"})
+    assert refused.status_code == 422
+    assert "metadata" in refused.json()["detail"]
+
+
 async def test_unknown_event_type_is_rejected(service: ServiceClient) -> None:
     response = await service.post(PATH, json={"url": "http://127.0.0.1/x", "event_types": ["x"]})
     assert response.status_code == 422
@@ -109,10 +176,11 @@ async def test_rotation_signs_with_both_secrets_during_the_grace_period(
     assert new_secret != old_secret
 
     factory = service.app.state.session_factory
+    box = service.app.state.settings.webhook_secret_box()
     now = utcnow()
     async with factory() as session:
-        during = await active_secrets(session, endpoint["id"], now)
-        after = await active_secrets(session, endpoint["id"], now + timedelta(hours=2))
+        during = await active_secrets(session, endpoint["id"], now, box=box)
+        after = await active_secrets(session, endpoint["id"], now + timedelta(hours=2), box=box)
     assert during == [new_secret, old_secret]
     assert after == [new_secret]
 

@@ -22,6 +22,8 @@ from app.models.types import utcnow
 from app.retention import purge_expired
 from app.webhooks.dispatcher import fan_out
 from app.webhooks.endpoints import create_endpoint
+from app.webhooks.secretbox import SecretBox
+from tests.conftest import TEST_SECRET_KEY
 
 KEEP = timedelta(days=90)
 
@@ -45,6 +47,7 @@ async def test_old_traffic_goes_and_pending_work_stays(factory: SessionFactory) 
             event_types=[],
             agency_codes=[],
             description="Sở Tài chính",
+            box=SecretBox(TEST_SECRET_KEY),
         )
         delivered, waiting, recent = (
             add_event(

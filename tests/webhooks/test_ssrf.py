@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import re
 import socket
@@ -158,6 +159,22 @@ def test_bad_cidr_is_a_clear_value_error(cidr: str) -> None:
         ("https://2130706433/", "numeric"),
         ("https://0x7f.1/", "numeric"),
         ("https://127.1/", "numeric"),
+        # Names that are loopback or metadata by definition, judged without DNS (RFC 6761).
+        ("https://localhost/hook", "loopback"),
+        ("https://LOCALHOST./hook", "loopback"),
+        ("https://api.localhost/hook", "loopback"),
+        ("https://api.localhost./hook", "loopback"),
+        ("https://localhost.localdomain/hook", "loopback"),
+        ("https://localhost.localdomain./hook", "loopback"),
+        ("https://ip6-localhost/hook", "loopback"),
+        ("https://ip6-loopback./hook", "loopback"),
+        ("https://metadata.google.internal/computeMetadata/v1/", "metadata"),
+        ("https://metadata.google.internal./computeMetadata/v1/", "metadata"),
+        ("https://metadata/computeMetadata/v1/", "metadata"),
+        ("https://metadata./", "metadata"),
+        ("https://instance-data/latest/meta-data/", "metadata"),
+        ("https://instance-data.ec2.internal./latest/", "metadata"),
+        ("https://metadata.goog/", "metadata"),
     ],
 )
 def test_check_url_refuses(url: str, why: str) -> None:
@@ -173,11 +190,85 @@ def test_check_url_refuses(url: str, why: str) -> None:
         "https://8.8.8.8/hook",
         "https://[2606:4700:4700::1111]/hook",
         "https://bücher.example/hook",
-        "https://localhost/hook",  # names are judged at connect time, after resolution
+        "https://bücher.example./hook",  # an absolute name (trailing dot)
     ],
 )
 def test_check_url_accepts(url: str) -> None:
     check_url(url, DEFAULT)
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost", "localhost.", "a.b.localhost", "localhost.localdomain", "ip6-loopback"]
+)
+def test_loopback_names_allowed_only_with_the_loopback_network(host: str) -> None:
+    check_url(f"http://{host}:9000/hook", LOOPBACK_OK)
+    with pytest.raises(UrlRefused, match="loopback"):
+        check_url(f"http://{host}:9000/hook", SsrfPolicy(allow_http=True))
+    # Another private network listed does not open loopback.
+    with pytest.raises(UrlRefused, match="loopback"):
+        check_url(f"http://{host}:9000/hook", SsrfPolicy.from_strings(["10.0.0.0/8"], True))
+
+
+@pytest.mark.parametrize(
+    "host", ["metadata.google.internal", "metadata.google.internal.", "metadata", "instance-data"]
+)
+def test_metadata_names_refused_even_when_everything_is_allowed(host: str) -> None:
+    everything = SsrfPolicy.from_strings(["0.0.0.0/0", "::/0"], allow_http=True)
+    with pytest.raises(UrlRefused, match="metadata"):
+        check_url(f"http://{host}/", everything)
+
+
+async def test_names_are_judged_before_any_dns_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_getaddrinfo(monkeypatch, [["8.8.8.8"]])  # a resolver lying about them
+    for host in ("localhost", "api.localhost.", "ip6-localhost"):
+        with pytest.raises(UrlRefused, match="loopback"):
+            await resolve_and_check(host, 443, DEFAULT)
+    with pytest.raises(UrlRefused, match="metadata"):
+        await resolve_and_check("metadata.google.internal.", 443, LOOPBACK_OK)
+    # Allowed loopback by name is pinned to the allowed loopback addresses, not resolved.
+    assert await resolve_and_check("localhost", 443, LOOPBACK_OK) == ["127.0.0.1", "::1"]
+    only_v4 = SsrfPolicy.from_strings(["127.0.0.0/8"])
+    assert await resolve_and_check("x.localhost", 443, only_v4) == ["127.0.0.1"]
+    assert calls == []
+
+
+async def test_transport_refuses_names_at_connection_time() -> None:
+    everything = SsrfPolicy.from_strings(["0.0.0.0/0"], allow_http=True)
+    async with httpx.AsyncClient(transport=GuardedTransport(None, everything)) as client:
+        with pytest.raises(UrlRefused, match="metadata"):
+            await client.get("http://metadata.google.internal./computeMetadata/v1/")
+    async with httpx.AsyncClient(
+        transport=GuardedTransport(None, SsrfPolicy(allow_http=True))
+    ) as c:
+        with pytest.raises(UrlRefused, match="loopback"):
+            await c.get("http://api.localhost:9/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com:99999/",
+        "https://[/",
+        "https://a..b.example.com/",
+        f"https://{'a' * 64}.example.com/",
+        "https://exa mple.com/",
+        "https://xn--/",
+        "https://%31%32%37.0.0.1/",
+        "https://example.com/\x00",
+        "https://example.com/" + "x" * 2100,
+        "https://u:p@example.com/",
+    ],
+)
+def test_junk_is_a_refusal_never_another_exception(url: str) -> None:
+    with pytest.raises(UrlRefused):
+        check_url(url, LOOPBACK_OK)
+
+
+@given(st.text(max_size=80))
+def test_check_url_raises_only_refusals(tail: str) -> None:
+    for prefix in ("https://", "https://[", "https://a.com:", "https://a.com/", ""):
+        with contextlib.suppress(UrlRefused):
+            check_url(prefix + tail, LOOPBACK_OK)
 
 
 def test_http_only_when_allowed() -> None:
