@@ -26,7 +26,7 @@ from app.db import SessionFactory, create_engine, create_session_factory
 from app.migrate import upgrade
 from app.models import OutboxEvent, Run, ScheduleTick
 from app.simulator.server import SimulatorServer
-from tests.conftest import ADMIN_KEY, ReceiverServer
+from tests.conftest import ADMIN_KEY, TEST_SECRET_KEY, ReceiverServer
 
 pytestmark = pytest.mark.postgres
 
@@ -68,6 +68,7 @@ class Deployment:
             **self.simulator.environment(),
             "DATABASE_URL": self.database_url,
             "RECON_ADMIN_KEY": ADMIN_KEY,
+            "WEBHOOK_SECRET_KEY": TEST_SECRET_KEY,
             "RUN_LEASE_SECONDS": str(LEASE_S),
             "JANITOR_INTERVAL_SECONDS": "0.5",
             "SCHEDULER_ENABLED": str(scheduled).lower(),
