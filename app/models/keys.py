@@ -19,3 +19,6 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The normalized MaDonVi the key is confined to (the agency and the units below it);
+    # None: the whole province. Not a foreign key: agencies appear only after the first run.
+    agency_code: str | None = Field(default=None, max_length=32)
