@@ -2,6 +2,10 @@
 
 SHA-256 (not a slow password hash) is right here: a key has 256 bits of entropy, so there is
 nothing to brute-force, and every request must verify one quickly.
+
+A key may be scoped to an agency (a normalized MaDonVi): it then sees that agency and the units
+below it, never the rest of the province. The key is looked up on every request, so revoking
+one (or its scope) takes effect on the very next request.
 """
 
 from __future__ import annotations
@@ -36,6 +40,21 @@ class Principal:
     name: str
     role: Role
     key_id: int | None  # None for the bootstrap RECON_ADMIN_KEY
+    # The normalized MaDonVi the key is confined to; None: the whole province (and always for
+    # RECON_ADMIN_KEY). No default, so that no Principal is made province-wide by omission.
+    agency_code: str | None
+
+
+SCOPED_ADMIN_REFUSED = (
+    "a key scoped to an agency cannot be 'admin': admins manage keys and webhook endpoints "
+    "for the whole province; give it the 'reader' or 'operator' role, or no agency"
+)
+
+
+def check_scope(role: Role, agency_code: str | None) -> None:
+    """Refuse the one combination that makes no sense: an admin confined to an agency."""
+    if agency_code is not None and role is Role.ADMIN:
+        raise ValueError(SCOPED_ADMIN_REFUSED)
 
 
 def hash_key(key: str) -> str:
@@ -46,11 +65,22 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-async def create_key(session: AsyncSession, *, name: str, role: Role) -> tuple[ApiKey, str]:
-    """Store a new key and return it with its clear text, which is never retrievable again."""
+async def create_key(
+    session: AsyncSession, *, name: str, role: Role, agency_code: str | None = None
+) -> tuple[ApiKey, str]:
+    """Store a new key and return it with its clear text, which is never retrievable again.
+
+    ``agency_code`` is a normalized MaDonVi (``normalize_code``) or None for the whole province;
+    a scoped admin is refused (ValueError), whoever asks."""
+    check_scope(role, agency_code)
     clear = generate_key()
     row = ApiKey(
-        name=name, role=role, prefix=clear[:10], key_hash=hash_key(clear), created_at=utcnow()
+        name=name,
+        role=role,
+        prefix=clear[:10],
+        key_hash=hash_key(clear),
+        created_at=utcnow(),
+        agency_code=agency_code,
     )
     session.add(row)
     await session.commit()
@@ -66,7 +96,7 @@ async def authenticate(
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
     if admin_key and hmac.compare_digest(token.encode(), admin_key.encode()):
-        return Principal(name="RECON_ADMIN_KEY", role=Role.ADMIN, key_id=None)
+        return Principal(name="RECON_ADMIN_KEY", role=Role.ADMIN, key_id=None, agency_code=None)
     rows = await session.exec(
         select(ApiKey).where(
             col(ApiKey.key_hash) == hash_key(token), col(ApiKey.revoked_at).is_(None)
@@ -75,7 +105,7 @@ async def authenticate(
     key = rows.first()
     if key is None:
         raise Unauthorized("The API key is not valid.")
-    return Principal(name=key.name, role=Role(key.role), key_id=key.id)
+    return Principal(name=key.name, role=Role(key.role), key_id=key.id, agency_code=key.agency_code)
 
 
 def require_role(principal: Principal, role: Role) -> Principal:

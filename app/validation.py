@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from app.reconcile.dossier_rules import DOSSIER_REASONS
+from app.reconcile.normalize import normalize_code
 from app.reconcile.procedures import REASON_CODES
 
 FIRST_DAY: Final = date(2000, 1, 1)
@@ -61,6 +62,8 @@ Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$"), AfterValidator(c
 # Codes: ASCII only, optional surrounding spaces (they are trimmed and upper-cased later).
 PROVINCE_PATTERN: Final = r"^ *[A-Za-z0-9]{1,8} *$"
 AGENCY_PATTERN: Final = r"^ *[A-Za-z0-9][A-Za-z0-9._-]{0,63} *$"
+# An agency that is stored (a key's scope) fits the agency_code columns: 32 characters.
+STORED_AGENCY_PATTERN: Final = r"^ *[A-Za-z0-9][A-Za-z0-9._-]{0,31} *$"
 PROCEDURE_PATTERN: Final = r"^ *[0-9]\.[0-9]{6} *$"
 MONTH_PATTERN: Final = r"^(20[0-9]{2}|2100)-[0-9]{2}$"  # month 13 is a 400 (kpi.parse_month)
 DAY_PATTERN: Final = r"^(20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$"  # the years of FIRST_DAY…LAST_DAY
@@ -74,6 +77,15 @@ ProvinceCode = Annotated[
 AgencyCode = Annotated[
     str, StringConstraints(max_length=64, pattern=AGENCY_PATTERN), AfterValidator(clean_text)
 ]
+AgencyScope = Annotated[
+    str,
+    StringConstraints(max_length=64, pattern=STORED_AGENCY_PATTERN),
+    AfterValidator(clean_text),
+    AfterValidator(normalize_code),
+]
+"""A MaDonVi to store (an API key's scope): the shape of :data:`AgencyCode`, at most 32
+characters, and normalized as the reconciled data is (trimmed, upper-cased), so that it equals
+the ``agency_code`` of the rows it is compared with."""
 ProcedureCode = Annotated[
     str, StringConstraints(max_length=32, pattern=PROCEDURE_PATTERN), AfterValidator(clean_text)
 ]

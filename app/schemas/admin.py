@@ -14,6 +14,10 @@ class KeyView(ApiModel):
     name: str
     role: str
     prefix: str = Field(description="The key's first characters, to recognise it.")
+    agency_code: str | None = Field(
+        description="The agency (normalized MaDonVi) the key sees, with the units below it; "
+        "null: the whole province."
+    )
     created_at: Timestamp
     revoked_at: Timestamp | None
 

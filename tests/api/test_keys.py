@@ -1,0 +1,154 @@
+"""Agency-scoped API keys: created over HTTP, shown in listings, carried by the
+Principal, refused for admins, and revoked at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.auth import Principal, Role, authenticate, create_key
+from app.errors import Unauthorized
+from tests.api.test_api import assert_problem
+from tests.conftest import ADMIN_KEY, ServiceClient, make_settings
+
+AGENCY = "000.00.15.H53"
+
+
+@pytest.fixture
+async def service(sqlite_url: str, service_factory: Any) -> ServiceClient:
+    client: ServiceClient = await service_factory(make_settings(sqlite_url))
+    return client
+
+
+@pytest.fixture
+async def both(database_url: str, service_factory: Any) -> ServiceClient:
+    """The service on SQLite, then on PostgreSQL."""
+    client: ServiceClient = await service_factory(make_settings(database_url))
+    return client
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.mark.parametrize("role", ["reader", "operator"])
+async def test_a_scoped_key_is_created_normalized_and_listed(
+    service: ServiceClient, role: str
+) -> None:
+    created = await service.post(
+        "/keys", json={"name": "Sở Tài nguyên", "role": role, "agency": " 000.00.15.h53 "}
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["role"], body["agency_code"], body["name"]) == (role, AGENCY, "Sở Tài nguyên")
+    wide = (await service.post("/keys", json={"name": "tỉnh", "role": role})).json()
+    assert wide["agency_code"] is None
+
+    listed = {item["id"]: item for item in (await service.get("/keys")).json()["items"]}
+    assert listed[body["id"]]["agency_code"] == AGENCY
+    assert listed[wide["id"]]["agency_code"] is None
+    # The role still applies: a scoped reader cannot start a run, and neither manages keys.
+    scoped = bearer(body["key"])
+    assert_problem(await service.get("/keys", headers=scoped), 403)
+    run = await service.post("/reconcile", json={"dry_run": True}, headers=scoped)
+    if role == "reader":
+        assert_problem(run, 403)
+    else:
+        assert run.status_code == 202, run.text
+        await service.app.state.executor.wait(run.json()["run_id"])
+
+
+async def test_an_agency_that_does_not_exist_yet_is_accepted(service: ServiceClient) -> None:
+    """No run has happened, so no agency is known; the key is made all the same."""
+    created = await service.post(
+        "/keys", json={"name": "future", "role": "reader", "agency": "XYZ.99"}
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["agency_code"] == "XYZ.99"
+
+
+async def test_a_scoped_admin_is_refused(service: ServiceClient) -> None:
+    response = await service.post("/keys", json={"name": "boss", "role": "admin", "agency": AGENCY})
+    body = assert_problem(response, 422)
+    assert "cannot be 'admin'" in body["detail"]
+    assert "whole province" in body["detail"]
+    assert (await service.get("/keys")).json()["items"] == []
+    # An admin for the whole province is still fine, with the agency omitted or null.
+    for extra in ({}, {"agency": None}):
+        created = await service.post("/keys", json={"name": "boss", "role": "admin", **extra})
+        assert created.status_code == 201, created.text
+        assert created.json()["agency_code"] is None
+
+
+@pytest.mark.parametrize(
+    "agency",
+    [
+        "",
+        "   ",
+        "000 00 15",  # a space inside
+        "０００.00.15.H53",  # full-width digits
+        "٠٠٠.00.15.H53",  # Arabic-Indic digits
+        ".000.15",  # must start with a letter or digit
+        "000/15",
+        "A\x00",
+        "A" * 33,  # longer than the agency_code columns
+        123,
+    ],
+)
+async def test_a_malformed_agency_is_422(service: ServiceClient, agency: Any) -> None:
+    response = await service.post("/keys", json={"name": "x", "role": "reader", "agency": agency})
+    body = assert_problem(response, 422)
+    assert any(error["location"][-1] == "agency" for error in body["errors"]), body
+    assert (await service.get("/keys")).json()["items"] == []
+
+
+async def test_the_longest_agency_fits(service: ServiceClient) -> None:
+    code = "A" * 32
+    created = await service.post(
+        "/keys", json={"name": "x", "role": "reader", "agency": f"  {code.lower()} "}
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["agency_code"] == code
+
+
+async def test_a_misspelt_agency_field_is_refused_not_ignored(service: ServiceClient) -> None:
+    """``agency_code`` instead of ``agency`` would otherwise make a province-wide key."""
+    response = await service.post(
+        "/keys", json={"name": "x", "role": "reader", "agency_code": AGENCY}
+    )
+    assert_problem(response, 422)
+    assert (await service.get("/keys")).json()["items"] == []
+
+
+async def test_the_principal_carries_the_agency(both: ServiceClient) -> None:
+    factory = both.app.state.session_factory
+    async with factory() as session:
+        _, scoped = await create_key(session, name="s", role=Role.OPERATOR, agency_code=AGENCY)
+        _, wide = await create_key(session, name="w", role=Role.READER)
+        with pytest.raises(ValueError, match="cannot be 'admin'"):
+            await create_key(session, name="a", role=Role.ADMIN, agency_code=AGENCY)
+        principal = await authenticate(session, f"Bearer {scoped}", ADMIN_KEY)
+        assert principal.agency_code == AGENCY
+        assert principal.role is Role.OPERATOR
+        assert (await authenticate(session, f"Bearer {wide}", ADMIN_KEY)).agency_code is None
+        bootstrap = await authenticate(session, f"Bearer {ADMIN_KEY}", ADMIN_KEY)
+        assert bootstrap == Principal(
+            name="RECON_ADMIN_KEY", role=Role.ADMIN, key_id=None, agency_code=None
+        )
+
+
+async def test_a_revoked_scoped_key_fails_on_its_very_next_request(both: ServiceClient) -> None:
+    created = (
+        await both.post("/keys", json={"name": "s", "role": "reader", "agency": AGENCY})
+    ).json()
+    headers = bearer(created["key"])
+    assert (await both.get("/runs", headers=headers)).status_code == 200
+    revoked = await both.http.delete(f"/keys/{created['id']}", headers=both.auth)
+    assert revoked.status_code == 204, revoked.text
+    assert_problem(await both.get("/runs", headers=headers), 401)
+    listed = (await both.get("/keys")).json()["items"]
+    assert [(k["agency_code"], k["revoked_at"] is not None) for k in listed] == [(AGENCY, True)]
+    async with both.app.state.session_factory() as session:
+        with pytest.raises(Unauthorized):
+            await authenticate(session, f"Bearer {created['key']}", ADMIN_KEY)
