@@ -12,7 +12,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from app.auth import Role, create_key
+from app.auth import Role, check_scope, create_key
 from app.db import create_engine, create_session_factory
 from app.logs import configure_logging
 from app.migrate import upgrade
@@ -87,25 +87,56 @@ def migrate() -> None:
     console.print("[green]database is at the latest migration[/green]")
 
 
+def _agency_option(raw: str | None) -> str | None:
+    """``--agency`` validated as ``POST /keys`` validates ``agency`` (same type), normalized."""
+    if raw is None:
+        return None
+    from pydantic import TypeAdapter, ValidationError
+
+    from app.validation import AgencyScope
+
+    try:
+        code: str = TypeAdapter(AgencyScope).validate_python(raw)
+    except ValidationError:
+        raise typer.BadParameter(
+            f"{raw!r} is not a MaDonVi: ASCII letters, digits, '.', '_' and '-', "
+            "at most 32 characters"
+        ) from None
+    return code
+
+
 @keys_cli.command("create")
 def keys_create(
     role: Annotated[Role, typer.Option(help="reader, operator or admin")],
     name: Annotated[str, typer.Option(help="who or what uses the key")] = "cli",
+    agency: Annotated[
+        str | None,
+        typer.Option(
+            help="confine the key to this agency (MaDonVi) and the units below it; it need not "
+            "exist yet; not with --role admin (default: the whole province)",
+            callback=_agency_option,
+        ),
+    ] = None,
 ) -> None:
     """Create an API key; its clear text is printed once and never stored."""
+    try:
+        check_scope(role, agency)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--agency'") from None
 
     async def _run() -> str:
         engine = create_engine(get_settings().database_url)
         try:
             await upgrade(engine)
             async with create_session_factory(engine)() as session:
-                _, clear = await create_key(session, name=name, role=role)
+                _, clear = await create_key(session, name=name, role=role, agency_code=agency)
             return clear
         finally:
             await engine.dispose()
 
     clear = asyncio.run(_run())
-    console.print(f"created {role} key '{name}':")
+    scope = f"agency {agency}" if agency else "the whole province"
+    console.print(f"created {role} key '{name}' for {scope}:", highlight=False)
     typer.echo(clear)
 
 
@@ -124,12 +155,19 @@ def keys_list() -> None:
         finally:
             await engine.dispose()
 
-    table = Table("id", "name", "role", "prefix", "created", "revoked")
-    for key in asyncio.run(_run()):
+    keys = asyncio.run(_run())
+    scopes = [key.agency_code or "(province)" for key in keys]
+    table = Table("id", "name", "role")
+    # Never cut short: a truncated MaDonVi would read as another agency.
+    table.add_column("agency", no_wrap=True, min_width=max(map(len, scopes), default=6))
+    for column in ("prefix", "created", "revoked"):
+        table.add_column(column)
+    for key, scope in zip(keys, scopes, strict=True):
         table.add_row(
             str(key.id),
             key.name,
             key.role,
+            scope,
             key.prefix + "…",
             key.created_at.isoformat(timespec="seconds"),
             key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",

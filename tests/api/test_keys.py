@@ -1,13 +1,20 @@
-"""Agency-scoped API keys: created over HTTP, shown in listings, carried by the
+"""Agency-scoped API keys: created over HTTP and by the CLI, shown in listings, carried by the
 Principal, refused for admins, and revoked at once."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
+from typer.testing import CliRunner
 
+from app import cli as cli_module
 from app.auth import Principal, Role, authenticate, create_key
+from app.cli import cli
+from app.db import create_engine, create_session_factory
 from app.errors import Unauthorized
 from tests.api.test_api import assert_problem
 from tests.conftest import ADMIN_KEY, ServiceClient, make_settings
@@ -152,3 +159,50 @@ async def test_a_revoked_scoped_key_fails_on_its_very_next_request(both: Service
     async with both.app.state.session_factory() as session:
         with pytest.raises(Unauthorized):
             await authenticate(session, f"Bearer {created['key']}", ADMIN_KEY)
+
+
+def _principal_of(url: str, key: str) -> Principal:
+    async def run() -> Principal:
+        engine = create_engine(url)
+        try:
+            async with create_session_factory(engine)() as session:
+                return await authenticate(session, f"Bearer {key}", None)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_the_cli_creates_and_lists_scoped_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setattr(cli_module, "console", Console(width=200))  # no column cut short
+    runner = CliRunner()
+
+    made = runner.invoke(
+        cli, ["keys", "create", "--name", "Sở", "--role", "reader", "--agency", " 000.00.15.h53"]
+    )
+    assert made.exit_code == 0, made.output
+    assert f"for agency {AGENCY}" in made.output
+    key = made.output.strip().splitlines()[-1]
+    assert _principal_of(url, key).agency_code == AGENCY
+
+    wide = runner.invoke(cli, ["keys", "create", "--role", "admin"])
+    assert wide.exit_code == 0, wide.output
+    assert _principal_of(url, wide.output.strip().splitlines()[-1]).agency_code is None
+
+    admin = runner.invoke(cli, ["keys", "create", "--role", "admin", "--agency", AGENCY])
+    assert admin.exit_code == 2
+    assert "cannot be 'admin'" in admin.output
+    bad = runner.invoke(cli, ["keys", "create", "--role", "reader", "--agency", "０００"])
+    assert bad.exit_code == 2
+    assert "not a MaDonVi" in bad.output
+
+    listed = runner.invoke(cli, ["keys", "list"])
+    assert listed.exit_code == 0, listed.output
+    rows = [line for line in listed.output.splitlines() if " reader " in line or " admin " in line]
+    assert len(rows) == 2, listed.output
+    assert AGENCY in rows[0]
+    assert "(province)" in rows[1]
