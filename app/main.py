@@ -40,7 +40,7 @@ from app.routers import (
     schedules,
     webhooks,
 )
-from app.scheduler import Scheduler
+from app.scheduler import Scheduler, fireable, registered_jobs
 from app.settings import Settings, get_settings
 from app.webhooks.dispatcher import Dispatcher
 from app.webhooks.secretbox import prepare_secrets
@@ -150,13 +150,20 @@ def create_app(
         app.state.session_factory = factory
         app.state.executor = executor
         app.state.dispatcher = dispatcher
-        intervals = config.schedule_intervals() if config.scheduler_enabled else {}
+        # The report's freeze (and any other job) is registered by setting
+        # app.state.scheduled_jobs before start-up; a scheduled job with none stays idle.
+        jobs = registered_jobs(app.state)
+        configured = config.schedule_cadences() if config.scheduler_enabled else {}
+        cadences = fireable(configured, jobs)
+        for scope in sorted(set(configured) - set(cadences)):
+            logger.info("the %s schedule is idle: no job is registered for it", scope)
         scheduler = Scheduler(
             factory,
             executor,
             provinces=config.province_codes(),
-            intervals=intervals,
+            cadences=cadences,
             poll_seconds=config.scheduler_poll_seconds,
+            jobs=jobs,
         )
         app.state.scheduler = scheduler
         janitor = asyncio.create_task(
@@ -171,7 +178,7 @@ def create_app(
                 "replica": replica_name(),
                 "provinces": config.province_codes(),
                 "database_backend": database_backend(config.database_url),
-                "scheduled": sorted(intervals),
+                "scheduled": sorted(cadences),
                 "webhook_dispatcher": config.webhook_dispatcher_enabled,
             },
         )

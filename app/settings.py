@@ -6,9 +6,20 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal, Self
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.cadence import Cadence, Cron, Interval, parse_cron, parse_zone
 
 if TYPE_CHECKING:
     from app.webhooks.secretbox import SecretBox
@@ -272,25 +283,78 @@ class Settings(BaseSettings):
     retention_days: float = Field(default=90, ge=0)
 
     # Scheduler: every replica runs one; each tick fires in exactly one of them. Per scope an
-    # interval like 15m or 1h, or "off". Ticks fall on whole multiples of the interval (UTC).
+    # interval like 15m or 1h (ticks on whole multiples of it, UTC), or a cron expression in
+    # SCHEDULE_TIMEZONE; a scope with a cron must have its interval "off" (refused otherwise:
+    # which one was meant is not ours to guess). The report is a job (app.state.scheduled_jobs),
+    # not a run: the monthly freeze, on the 1st at 07:00 Vietnam time by default.
     scheduler_enabled: bool = True
     schedule_procedures_every: str = "15m"
     schedule_dossiers_every: str = "60m"
+    schedule_procedures_cron: str = ""
+    schedule_dossiers_cron: str = ""
+    schedule_report_cron: str = "0 7 1 * *"
+    schedule_timezone: str = "Asia/Ho_Chi_Minh"
     scheduler_poll_seconds: float = Field(default=5, gt=0)
 
     @field_validator("schedule_procedures_every", "schedule_dossiers_every")
     @classmethod
-    def _interval_parses(cls, value: str) -> str:
-        parse_interval(value)
+    def _interval_parses(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            parse_interval(value)
+        except ValueError as exc:
+            raise ValueError(f"{str(info.field_name).upper()}: {exc}") from exc
         return value
 
-    def schedule_intervals(self) -> dict[str, timedelta]:
-        """The scopes that run on a schedule, with their intervals."""
-        configured = {
-            "procedures": parse_interval(self.schedule_procedures_every),
-            "dossiers": parse_interval(self.schedule_dossiers_every),
-        }
-        return {scope: every for scope, every in configured.items() if every is not None}
+    @field_validator("schedule_procedures_cron", "schedule_dossiers_cron", "schedule_report_cron")
+    @classmethod
+    def _cron_parses(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            parse_cron(value)
+        except ValueError as exc:
+            raise ValueError(f"{str(info.field_name).upper()}: {exc}") from exc
+        return value
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        try:
+            parse_zone(value)
+        except ValueError as exc:
+            raise ValueError(f"SCHEDULE_TIMEZONE: {exc}") from exc
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _one_cadence_per_scope(self) -> Self:
+        for scope in ("procedures", "dossiers"):
+            cron = getattr(self, f"schedule_{scope}_cron")
+            every = getattr(self, f"schedule_{scope}_every")
+            if parse_cron(cron) is not None and parse_interval(every) is not None:
+                name = f"SCHEDULE_{scope.upper()}"
+                raise ValueError(
+                    f"{name}_CRON={cron!r} and {name}_EVERY={every!r} are both set: set "
+                    f"{name}_EVERY=off to run {scope} on the cron expression, or leave "
+                    f"{name}_CRON empty to run it every {every}"
+                )
+        return self
+
+    def schedule_zone(self) -> ZoneInfo:
+        return parse_zone(self.schedule_timezone)
+
+    def schedule_cadences(self) -> dict[str, Cadence]:
+        """The scopes on a schedule (the run scopes and the ``report`` job), with when."""
+        zone = self.schedule_zone()
+        cadences: dict[str, Cadence] = {}
+        for scope in ("procedures", "dossiers"):
+            cron = parse_cron(getattr(self, f"schedule_{scope}_cron"))
+            every = parse_interval(getattr(self, f"schedule_{scope}_every"))
+            if cron is not None:
+                cadences[scope] = Cron(cron, zone)
+            elif every is not None:
+                cadences[scope] = Interval(every)
+        report = parse_cron(self.schedule_report_cron)
+        if report is not None:
+            cadences["report"] = Cron(report, zone)
+        return cadences
 
     # Webhook subscribers: https only unless allowed; private networks only when listed (CIDRs,
     # comma-separated), e.g. a provincial data centre's ranges, or 127.0.0.0/8 for the demo.

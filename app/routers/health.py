@@ -152,7 +152,7 @@ def _degraded(fresh: list[Freshness], settings: Settings, now: datetime) -> list
     """The scopes whose data is older than allowed (``too_old``), or never complete although
     expected: the scope is scheduled, or has been run (``no_complete_run``)."""
     max_ages = settings.health_max_data_ages()
-    scheduled = settings.schedule_intervals()
+    scheduled = settings.schedule_cadences()
     reasons: list[dict[str, Any]] = []
     for item in fresh:
         max_age = max_ages.get(item.scope)

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
+from app.cadence import Cron, Interval
 from app.dependencies import ProvinceDep, ReaderDep, SessionDep, SettingsDep
 from app.models import ScheduleTick
 from app.models.types import utcnow
-from app.scheduler import recent_ticks, slot_start, tick_slot
+from app.scheduler import RUN_SCOPES, fireable, recent_ticks, registered_jobs
 from app.schemas.problems import READER, problem_responses
 from app.schemas.runs import Schedules
 
 router = APIRouter(tags=["runs"])
+SCOPES = ("procedures", "dossiers", "report")
 
 
-def _tick_view(tick: ScheduleTick) -> dict[str, Any]:
+def _tick_view(tick: ScheduleTick, zone: tzinfo) -> dict[str, Any]:
     return {
         "due_at": tick.due_at.isoformat(),
+        "due_local": tick.due_at.astimezone(zone).isoformat(),
         "claimed_at": tick.claimed_at.isoformat(),
         "replica": tick.owner,
         "outcome": tick.outcome,
@@ -32,11 +36,14 @@ def _tick_view(tick: ScheduleTick) -> dict[str, Any]:
     "/schedules",
     response_model=Schedules,
     summary="Scheduled runs",
-    description="Per scope: the interval, whether it is on, the next tick, and the last ticks "
-    "(`started`, or `skipped` with the active run that blocked it; which replica fired each).",
+    description="Per scope (the runs of `procedures` and `dossiers`, the `report` job): its "
+    "interval or cron expression and time zone, whether it is on, the next tick (UTC and local), "
+    "and the last ticks (`started`, `skipped` with the active run that blocked it, or `failed`; "
+    "which replica fired each).",
     responses=problem_responses(*READER),
 )
 async def schedules(
+    request: Request,
     principal: ReaderDep,
     session: SessionDep,
     settings: SettingsDep,
@@ -44,21 +51,28 @@ async def schedules(
     ticks: Annotated[int, Query(ge=0, le=200, description="Recent ticks per scope.")] = 20,
 ) -> dict[str, Any]:
     province_code = province
-    intervals = settings.schedule_intervals()
+    zone = settings.schedule_zone()
+    configured = settings.schedule_cadences()
+    firing = fireable(configured, registered_jobs(request.app.state))
     now = utcnow()
     scopes = []
-    for scope in ("procedures", "dossiers"):
-        every = intervals.get(scope)
+    for scope in SCOPES:
+        cadence = configured.get(scope)
+        enabled = settings.scheduler_enabled and scope in firing
+        next_due = cadence.slot_at(now).next_due_at if cadence and enabled else None
         scopes.append(
             {
                 "scope": scope,
-                "every_s": every.total_seconds() if every else None,
-                "enabled": settings.scheduler_enabled and every is not None,
-                "next_due_at": slot_start(tick_slot(now, every) + 1, every).isoformat()
-                if every and settings.scheduler_enabled
-                else None,
+                "kind": "run" if scope in RUN_SCOPES else "job",
+                "every_s": cadence.every.total_seconds() if isinstance(cadence, Interval) else None,
+                "cron": cadence.expression if isinstance(cadence, Cron) else None,
+                "timezone": zone.key,
+                "enabled": enabled,
+                "next_due_at": next_due.isoformat() if next_due else None,
+                "next_due_local": next_due.astimezone(zone).isoformat() if next_due else None,
                 "ticks": [
-                    _tick_view(t) for t in await recent_ticks(session, province_code, scope, ticks)
+                    _tick_view(t, zone)
+                    for t in await recent_ticks(session, province_code, scope, ticks)
                 ],
             }
         )

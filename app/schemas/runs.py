@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -66,19 +66,35 @@ RUN_EXAMPLE: dict[str, Any] = {
 
 class ScheduleTickView(ApiModel):
     due_at: Timestamp
+    due_local: Timestamp = Field(description="`due_at` in the schedule's time zone.")
     claimed_at: Timestamp
     replica: str = Field(description="The replica that fired the tick.")
-    outcome: str = Field(description="`started`, `skipped` (a run was active) or `claimed`.")
+    outcome: str = Field(
+        description="`started`, `skipped` (a run was active), `failed` (the run could not be "
+        "submitted, or the job raised: `detail` says why) or `claimed` (no outcome recorded yet)."
+    )
     run_id: str | None
     link: str | None
-    detail: str | None
+    detail: str | None = Field(description="Why it was skipped or failed; a job's own summary.")
 
 
 class ScopeSchedule(ApiModel):
-    scope: str
-    every_s: float | None = Field(description="The interval in seconds; null: off.")
-    enabled: bool
-    next_due_at: Timestamp | None
+    scope: str = Field(
+        description="`procedures` or `dossiers` (a run), or `report` (the monthly report's "
+        "freeze, a job)."
+    )
+    kind: Literal["run", "job"]
+    every_s: float | None = Field(description="The interval in seconds; null: a cron, or off.")
+    cron: str | None = Field(
+        description="The cron expression, in local times of `timezone`; null: an interval, or off."
+    )
+    timezone: str = Field(description="The zone of `cron` and `next_due_local`.")
+    enabled: bool = Field(
+        description="Ticks fire: the scheduler is on, the scope has an interval or a cron, and "
+        "(a job) the job is registered."
+    )
+    next_due_at: Timestamp | None = Field(description="The next tick, UTC; null: not enabled.")
+    next_due_local: Timestamp | None = Field(description="The next tick in `timezone`.")
     ticks: list[ScheduleTickView] = Field(description="The last ticks, newest first.")
 
 
