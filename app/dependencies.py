@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import Principal, Role, authenticate, require_role
 from app.db import SessionFactory, create_read_session_factory
-from app.errors import BadRequest, NotFound
+from app.domain.reasons import Lang
+from app.errors import BadRequest, Forbidden, NotFound
+from app.i18n import negotiate_lang
+from app.read.kpi import hierarchy
 from app.reconcile.runs import RunExecutor
 from app.settings import Settings
 from app.validation import ProvinceCode
@@ -104,3 +107,38 @@ def _role_dependency(role: Role) -> Callable[..., Awaitable[Principal]]:
 ReaderDep = Annotated[Principal, Depends(_role_dependency(Role.READER))]
 OperatorDep = Annotated[Principal, Depends(_role_dependency(Role.OPERATOR))]
 AdminDep = Annotated[Principal, Depends(_role_dependency(Role.ADMIN))]
+
+
+async def get_visible(
+    principal: ReaderDep, session: SessionDep, province: ProvinceDep
+) -> frozenset[str] | None:
+    """The agencies the key may see: its agency and every unit below it, or ``None`` (all)."""
+    if principal.agency_code is None:
+        return None
+    tree = await hierarchy(session, province)
+    return frozenset(tree.descendants(principal.agency_code))
+
+
+async def get_lang(
+    lang: Annotated[
+        Literal["vi", "en"] | None,
+        Query(description="Language of titles, fixes and headers; else Accept-Language; else vi."),
+    ] = None,
+    accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Lang:
+    return negotiate_lang(lang, accept_language)
+
+
+async def _province_wide(principal: ReaderDep) -> Principal:
+    if principal.agency_code is not None:
+        raise Forbidden(
+            "This answer covers the whole province; the key "
+            f"'{principal.name}' sees only agency {principal.agency_code}."
+        )
+    return principal
+
+
+VisibleDep = Annotated[frozenset[str] | None, Depends(get_visible)]
+LangDep = Annotated[Lang, Depends(get_lang)]
+# Runs, schedules and the other province-wide answers hold every agency's counts.
+ProvinceReaderDep = Annotated[Principal, Depends(_province_wide)]

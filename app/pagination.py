@@ -50,6 +50,13 @@ class FindingCursor(CursorSchema):
     reason: DossierReason
 
 
+class ProcedureLevelCursor(CursorSchema):
+    """Procedures per level, ordered by (MaTTHC, level; "" for a configuration without one)."""
+
+    procedure_code: CursorKey
+    level: Annotated[Text, StringConstraints(max_length=16)]
+
+
 class RunCursor(CursorSchema):
     """Runs, newest first: (created_at with its offset, run id)."""
 

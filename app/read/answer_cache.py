@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -64,7 +65,10 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def to_json(answer: dict[str, Any]) -> bytes:
+def to_json(answer: dict[str, Any] | BaseModel) -> bytes:
+    if isinstance(answer, BaseModel):
+        # The response model is the answer: its aliases (``from``) are the JSON's names.
+        answer = answer.model_dump(mode="json", by_alias=True)
     return orjson.dumps(answer, default=_default, option=orjson.OPT_NON_STR_KEYS)
 
 
@@ -118,7 +122,7 @@ class AnswerCache:
         session: AsyncSession,
         province_code: str,
         query: Hashable,
-        compute: Callable[[], Awaitable[dict[str, Any]]],
+        compute: Callable[[], Awaitable[dict[str, Any] | BaseModel]],
     ) -> bytes:
         """The JSON body for ``query`` (every parameter that shapes the answer, the endpoint's
         name first): served from memory when the province's data are the ones it was computed

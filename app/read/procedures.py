@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
-from sqlalchemy import literal, tuple_
+from sqlalchemy import case, func, literal, tuple_
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.domain.reasons import Lang
 from app.errors import NotFound
 from app.models import (
     Agency,
@@ -19,10 +22,26 @@ from app.models import (
     RunScope,
     SubjectKind,
 )
-from app.pagination import KeyCursor, decode_cursor, encode_cursor
+from app.pagination import KeyCursor, ProcedureLevelCursor, decode_cursor, encode_cursor
 from app.read.complete_runs import latest_complete
+from app.read.fixes import fix_of, fixes_of
+from app.read.kpi import hierarchy
+from app.read.visibility import agency_set
 from app.reconcile import sightings
 from app.reconcile.normalize import normalize_code
+from app.reconcile.procedures import KNOWN_LEVELS
+from app.schemas.procedures import (
+    ConfigurationBrief,
+    LevelFigures,
+    OrphanItem,
+    OrphanPage,
+    ProcedureItem,
+    RunRef,
+    UnsyncedItem,
+    UnsyncedPage,
+)
+
+ORPHAN_ON_NATIONAL: Final = "orphan_on_national"
 
 
 async def _agency_names(
@@ -64,126 +83,353 @@ def _earliest(findings: list[Finding]) -> str | None:
     return min(f.first_seen_at for f in findings).isoformat()
 
 
-def _run_ref(run: Run | None) -> dict[str, Any] | None:
+def _run_ref(run: Run | None) -> RunRef | None:
     if run is None:
         return None
-    return {
-        "run_id": run.id,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "period_from": run.period_from.isoformat(),
-        "period_to": run.period_to.isoformat(),
-    }
+    return RunRef(
+        run_id=run.id,
+        finished_at=run.finished_at.isoformat() if run.finished_at else None,
+        period_from=run.period_from.isoformat(),
+        period_to=run.period_to.isoformat(),
+    )
 
 
-async def unsynced_procedures(
-    session: AsyncSession,
-    *,
-    province_code: str,
-    level: str | None,
-    agency: str | None,
-    reason: str | None,
-    limit: int,
-    cursor: str | None,
-) -> dict[str, Any]:
-    position = decode_cursor(cursor, KeyCursor)
-    complete = await latest_complete(session, province_code, RunScope.PROCEDURES)
-    run = complete.run if complete else None
-    summary = (complete.counts.get("summary") if complete else None) or {}
-    query = select(ProcedureSnapshot).where(
+ListView = Literal["configuration", "procedure"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigurationsQuery:
+    """``/procedures/unsynced`` and ``/procedures/synced``: every parameter that shapes the
+    answer, so that it is the answer's cache key as well as the read's argument."""
+
+    synced: bool
+    level: str | None = None
+    agency: str | None = None
+    include_descendants: bool = False
+    reason: str | None = None
+    view: ListView = "configuration"
+    lang: Lang = "vi"
+    visible: frozenset[str] | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrphansQuery:
+    lang: Lang = "vi"
+    visible: frozenset[str] | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcedureQuery:
+    procedure_code: str
+    visible: frozenset[str] | None = None
+
+
+def _level_key() -> Any:
+    # A configuration without a level groups (and pages) under "".
+    return func.coalesce(col(ProcedureSnapshot.level), "")
+
+
+def _configuration_conditions(
+    province_code: str, query: ConfigurationsQuery, agencies: frozenset[str] | None
+) -> list[Any]:
+    conditions: list[Any] = [
         col(ProcedureSnapshot.province_code) == province_code,
         col(ProcedureSnapshot.kind) == "configuration",
-        col(ProcedureSnapshot.synced).is_(False),
+    ]
+    if query.level:
+        conditions.append(col(ProcedureSnapshot.level) == query.level)
+    if agencies is not None:
+        conditions.append(col(ProcedureSnapshot.agency_code).in_(agencies))
+    return conditions
+
+
+def _with_open_reason(reason: str) -> Any:
+    """The configuration has an open finding of ``reason``. Per configuration, its findings by
+    their subject (the one index that fits): with the reason and status among the lookup's
+    conditions, PostgreSQL without statistics read every open finding of the reason once per
+    configuration instead."""
+    findings_of_key = (
+        select(col(Finding.reason), col(Finding.status))
+        .where(
+            col(Finding.province_code) == col(ProcedureSnapshot.province_code),
+            col(Finding.subject_kind) == SubjectKind.PROCEDURE,
+            col(Finding.subject_key) == col(ProcedureSnapshot.key),
+        )
+        .correlate(ProcedureSnapshot)
     )
-    if level:
-        query = query.where(col(ProcedureSnapshot.level) == level)
-    if agency:
-        query = query.where(col(ProcedureSnapshot.agency_code) == normalize_code(agency))
-    if reason:
-        # Per configuration, its findings by their subject (the one index that fits): with the
-        # reason and status among the lookup's conditions, PostgreSQL without statistics read
-        # every open finding of the reason once per configuration instead.
-        findings_of_key = (
-            select(col(Finding.reason), col(Finding.status))
-            .where(
-                col(Finding.province_code) == col(ProcedureSnapshot.province_code),
-                col(Finding.subject_kind) == SubjectKind.PROCEDURE,
-                col(Finding.subject_key) == col(ProcedureSnapshot.key),
-            )
-            .correlate(ProcedureSnapshot)
+    return tuple_(literal(reason), literal(str(FindingStatus.OPEN))).in_(findings_of_key)
+
+
+async def _agencies_of(
+    session: AsyncSession, province_code: str, query: ConfigurationsQuery
+) -> frozenset[str] | None:
+    tree = await hierarchy(session, province_code) if query.include_descendants else None
+    return agency_set(tree, query.agency, query.include_descendants, query.visible)
+
+
+async def level_figures(
+    session: AsyncSession,
+    province_code: str,
+    agencies: frozenset[str] | None,
+    level: str | None = None,
+) -> dict[str, LevelFigures]:
+    """The letters' figure per level over the configurations of ``agencies`` (all: ``None``):
+    a procedure is synced at a level when every one of those configurations of it is."""
+    conditions = _configuration_conditions(
+        province_code, ConfigurationsQuery(synced=False, level=level), agencies
+    )
+    rows = await session.exec(
+        select(
+            _level_key(),
+            col(ProcedureSnapshot.procedure_code),
+            func.min(case((col(ProcedureSnapshot.synced).is_(True), 1), else_=0)),
         )
-        query = query.where(
-            tuple_(literal(reason), literal(str(FindingStatus.OPEN))).in_(findings_of_key)
+        .where(*conditions)
+        .group_by(_level_key(), col(ProcedureSnapshot.procedure_code))
+    )
+    counts: dict[str, list[int]] = {}
+    for level_code, _, all_synced in rows.all():
+        figure = counts.setdefault(level_code, [0, 0])
+        figure[0] += 1
+        figure[1] += int(all_synced or 0)
+    ordered = [lvl for lvl in KNOWN_LEVELS if lvl in counts]
+    ordered += sorted(lvl for lvl in counts if lvl not in KNOWN_LEVELS)
+    return {
+        lvl: LevelFigures(
+            fee_bearing=counts[lvl][0],
+            synced=counts[lvl][1],
+            not_synced=counts[lvl][0] - counts[lvl][1],
+            rate=round(counts[lvl][1] / counts[lvl][0], 4) if counts[lvl][0] else None,
         )
+        for lvl in ordered
+    }
+
+
+async def configurations(
+    session: AsyncSession, province_code: str, query: ConfigurationsQuery
+) -> UnsyncedPage:
+    """The synced or the unsynced fee-bearing configurations (or procedures, per level) of the
+    latest complete procedure run, under the query's filters."""
+    complete = await latest_complete(session, province_code, RunScope.PROCEDURES)
+    agencies = await _agencies_of(session, province_code, query)
+    if query.visible is None:
+        stored = (complete.counts.get("summary") if complete else None) or {}
+        summary = {lvl: LevelFigures.model_validate(fig) for lvl, fig in stored.items()}
+    else:
+        summary = await level_figures(session, province_code, query.visible)
+    items: list[UnsyncedItem] | list[ProcedureItem]
+    if query.view == "procedure":
+        items, next_cursor = await _procedure_items(session, province_code, query, agencies)
+    else:
+        items, next_cursor = await _configuration_items(session, province_code, query, agencies)
+    return UnsyncedPage(
+        summary=summary,
+        as_of=_run_ref(complete.run if complete else None),
+        view=query.view,
+        items=items,
+        next_cursor=next_cursor,
+    )
+
+
+async def _configuration_items(
+    session: AsyncSession,
+    province_code: str,
+    query: ConfigurationsQuery,
+    agencies: frozenset[str] | None,
+) -> tuple[list[UnsyncedItem], str | None]:
+    position = decode_cursor(query.cursor, KeyCursor)
+    conditions = _configuration_conditions(province_code, query, agencies)
+    conditions.append(col(ProcedureSnapshot.synced).is_(query.synced))
+    if query.reason:
+        conditions.append(_with_open_reason(query.reason))
     if position:
-        query = query.where(col(ProcedureSnapshot.key) > position.key)
+        conditions.append(col(ProcedureSnapshot.key) > position.key)
     rows = list(
-        (await session.exec(query.order_by(col(ProcedureSnapshot.key)).limit(limit + 1))).all()
+        (
+            await session.exec(
+                select(ProcedureSnapshot)
+                .where(*conditions)
+                .order_by(col(ProcedureSnapshot.key))
+                .limit(query.limit + 1)
+            )
+        ).all()
     )
-    page, more = rows[:limit], len(rows) > limit
+    page, more = rows[: query.limit], len(rows) > query.limit
     names = await _agency_names(session, province_code, {row.agency_code for row in page})
     open_findings = await _open_findings_by_key(session, province_code, [row.key for row in page])
+    items = []
+    for row in page:
+        evidence = {f.reason: f.evidence for f in open_findings.get(row.key, [])}
+        items.append(
+            UnsyncedItem(
+                procedure_code=row.procedure_code,
+                procedure_name=row.procedure_name,
+                agency_code=row.agency_code,
+                agency_name=names.get(row.agency_code),
+                level=row.level,
+                reasons=row.reasons,
+                provincial=row.provincial,
+                national=row.national,
+                evidence=evidence,
+                first_seen_at=_earliest(open_findings.get(row.key, [])),
+                fixes=fixes_of(row.reasons, evidence, query.lang),
+            )
+        )
+    return items, encode_cursor([page[-1].key]) if more and page else None
+
+
+async def _procedure_items(
+    session: AsyncSession,
+    province_code: str,
+    query: ConfigurationsQuery,
+    agencies: frozenset[str] | None,
+) -> tuple[list[ProcedureItem], str | None]:
+    position = decode_cursor(query.cursor, ProcedureLevelCursor)
+    conditions = _configuration_conditions(province_code, query, agencies)
+    level_key = _level_key()
+    if query.reason:
+        with_reason = aliased(ProcedureSnapshot, name="with_reason")
+        pairs = select(
+            col(with_reason.procedure_code), func.coalesce(col(with_reason.level), "")
+        ).where(
+            col(with_reason.province_code) == province_code,
+            col(with_reason.kind) == "configuration",
+            col(with_reason.key).in_(
+                select(col(Finding.subject_key)).where(
+                    col(Finding.province_code) == province_code,
+                    col(Finding.subject_kind) == SubjectKind.PROCEDURE,
+                    col(Finding.status) == FindingStatus.OPEN,
+                    col(Finding.reason) == query.reason,
+                )
+            ),
+        )
+        if agencies is not None:
+            pairs = pairs.where(col(with_reason.agency_code).in_(agencies))
+        conditions.append(tuple_(col(ProcedureSnapshot.procedure_code), level_key).in_(pairs))
+    if position:
+        conditions.append(
+            (col(ProcedureSnapshot.procedure_code) > position.procedure_code)
+            | (
+                (col(ProcedureSnapshot.procedure_code) == position.procedure_code)
+                & (level_key > position.level)
+            )
+        )
+    unsynced = func.sum(case((col(ProcedureSnapshot.synced).is_(True), 0), else_=1))
+    grouped = await session.exec(
+        select(
+            col(ProcedureSnapshot.procedure_code),
+            level_key,
+            func.count(),
+            unsynced,
+        )
+        .where(*conditions)
+        .group_by(col(ProcedureSnapshot.procedure_code), level_key)
+        .having(unsynced == 0 if query.synced else unsynced > 0)
+        .order_by(col(ProcedureSnapshot.procedure_code), level_key)
+        .limit(query.limit + 1)
+    )
+    rows = list(grouped.all())
+    page, more = rows[: query.limit], len(rows) > query.limit
+    members: dict[tuple[str, str], list[ProcedureSnapshot]] = {}
+    if page:
+        config_conditions = _configuration_conditions(province_code, query, agencies)
+        config_conditions.append(
+            col(ProcedureSnapshot.procedure_code).in_({row[0] for row in page})
+        )
+        for snapshot in (
+            await session.exec(
+                select(ProcedureSnapshot)
+                .where(*config_conditions)
+                .order_by(col(ProcedureSnapshot.key))
+            )
+        ).all():
+            members.setdefault((snapshot.procedure_code, snapshot.level or ""), []).append(snapshot)
+    names = await _agency_names(
+        session, province_code, {s.agency_code for group in members.values() for s in group}
+    )
     items = [
-        {
-            "procedure_code": row.procedure_code,
-            "procedure_name": row.procedure_name,
-            "agency_code": row.agency_code,
-            "agency_name": names.get(row.agency_code),
-            "level": row.level,
-            "reasons": row.reasons,
-            "provincial": row.provincial,
-            "national": row.national,
-            "evidence": {f.reason: f.evidence for f in open_findings.get(row.key, [])},
-            "first_seen_at": _earliest(open_findings.get(row.key, [])),
-        }
-        for row in page
+        ProcedureItem(
+            procedure_code=code,
+            procedure_name=next(
+                (s.procedure_name for s in members.get((code, level_code), []) if s.procedure_name),
+                None,
+            ),
+            level=level_code or None,
+            configurations=int(count),
+            synced_configurations=int(count) - int(not_synced or 0),
+            agencies=[
+                ConfigurationBrief(
+                    agency_code=s.agency_code,
+                    agency_name=names.get(s.agency_code),
+                    synced=bool(s.synced),
+                    reasons=s.reasons,
+                )
+                for s in members.get((code, level_code), [])
+            ],
+        )
+        for code, level_code, count, not_synced in page
     ]
-    return {
-        "summary": summary,
-        "as_of": _run_ref(run),
-        "items": items,
-        "next_cursor": encode_cursor([page[-1].key]) if more and page else None,
-    }
+    last = page[-1] if more and page else None
+    return items, encode_cursor([last[0], last[1]]) if last else None
 
 
 async def orphans_on_national(
-    session: AsyncSession, *, province_code: str, limit: int, cursor: str | None
-) -> dict[str, Any]:
-    position = decode_cursor(cursor, KeyCursor)
-    query = select(ProcedureSnapshot).where(
+    session: AsyncSession, province_code: str, query: OrphansQuery
+) -> OrphanPage:
+    position = decode_cursor(query.cursor, KeyCursor)
+    conditions: list[Any] = [
         col(ProcedureSnapshot.province_code) == province_code,
         col(ProcedureSnapshot.kind) == "orphan",
-    )
+    ]
+    if query.visible is not None:
+        conditions.append(col(ProcedureSnapshot.agency_code).in_(query.visible))
     if position:
-        query = query.where(col(ProcedureSnapshot.key) > position.key)
+        conditions.append(col(ProcedureSnapshot.key) > position.key)
     rows = list(
-        (await session.exec(query.order_by(col(ProcedureSnapshot.key)).limit(limit + 1))).all()
+        (
+            await session.exec(
+                select(ProcedureSnapshot)
+                .where(*conditions)
+                .order_by(col(ProcedureSnapshot.key))
+                .limit(query.limit + 1)
+            )
+        ).all()
     )
-    page, more = rows[:limit], len(rows) > limit
+    page, more = rows[: query.limit], len(rows) > query.limit
     names = await _agency_names(session, province_code, {row.agency_code for row in page})
     complete = await latest_complete(session, province_code, RunScope.PROCEDURES)
-    run = complete.run if complete else None
-    return {
-        "as_of": _run_ref(run),
-        "items": [
-            {
-                "procedure_code": row.procedure_code,
-                "agency_code": row.agency_code,
-                "agency_name": names.get(row.agency_code),
+    return OrphanPage(
+        as_of=_run_ref(complete.run if complete else None),
+        items=[
+            OrphanItem(
+                procedure_code=row.procedure_code,
+                agency_code=row.agency_code,
+                agency_name=names.get(row.agency_code),
                 # P knows the configuration but charges no fee there, or P has no such item.
-                "provincial_configuration": "without_fees" if row.provincial else "absent",
-                "national": row.national,
-                "provincial": row.provincial,
-            }
+                provincial_configuration="without_fees" if row.provincial else "absent",
+                national=row.national,
+                provincial=row.provincial,
+                fix=fix_of(
+                    ORPHAN_ON_NATIONAL,
+                    {"national": row.national, "provincial": row.provincial},
+                    query.lang,
+                ),
+            )
             for row in page
         ],
-        "next_cursor": encode_cursor([page[-1].key]) if more and page else None,
-    }
+        next_cursor=encode_cursor([page[-1].key]) if more and page else None,
+    )
 
 
 async def procedure_detail(
-    session: AsyncSession, *, province_code: str, procedure_code: str
+    session: AsyncSession, province_code: str, query: ProcedureQuery
 ) -> dict[str, Any]:
-    code = normalize_code(procedure_code)
+    code = normalize_code(query.procedure_code)
+    visible = query.visible
     snapshots = list(
         (
             await session.exec(
@@ -209,6 +455,9 @@ async def procedure_detail(
             )
         ).all()
     )
+    if visible is not None:
+        snapshots = [s for s in snapshots if s.agency_code in visible]
+        findings = [f for f in findings if f.agency_code in visible]
     if not snapshots and not findings:
         raise NotFound(
             f"No configuration or finding of procedure {code} in province {province_code}."

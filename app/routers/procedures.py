@@ -1,4 +1,4 @@
-"""The lists agencies act on: unsynced configurations, orphans, one procedure's full picture."""
+"""The lists agencies act on: synced and unsynced configurations, orphans, one procedure."""
 
 from __future__ import annotations
 
@@ -6,8 +6,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
-from app.dependencies import ProvinceDep, ReaderDep, SessionDep
-from app.read.procedures import orphans_on_national, procedure_detail, unsynced_procedures
+from app.dependencies import LangDep, ProvinceDep, ReaderDep, SessionDep, VisibleDep
+from app.read.procedures import (
+    ConfigurationsQuery,
+    ListView,
+    OrphansQuery,
+    ProcedureQuery,
+    configurations,
+    orphans_on_national,
+    procedure_detail,
+)
 from app.routers.answers import AnswerCacheDep, json_body
 from app.schemas.problems import READER, problem_responses
 from app.schemas.procedures import (
@@ -21,6 +29,29 @@ from app.validation import AgencyParam, CursorParam, ProcedureCode, ProcedureRea
 router = APIRouter(prefix="/procedures", tags=["procedures"])
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
+Level = Annotated[Literal["tinh", "huyen", "xa"] | None, Query()]
+Descendants = Annotated[
+    bool, Query(description="With `agency`: also every unit below it (branches, communes).")
+]
+View = Annotated[
+    ListView,
+    Query(
+        description="`configuration`: one item per (procedure, agency); `procedure`: one per "
+        "procedure and level, the letters' unit."
+    ),
+]
+
+
+async def _list(
+    session: SessionDep,
+    province: str,
+    answers: AnswerCacheDep,
+    query: ConfigurationsQuery,
+) -> Response:
+    body = await answers.answer(
+        session, province, query, lambda: configurations(session, province, query)
+    )
+    return json_body(body)
 
 
 @router.get(
@@ -28,8 +59,9 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
     response_model=UnsyncedPage,
     summary="Unsynced fee-bearing configurations",
     description="Every (procedure, agency) configuration the last complete procedure run found "
-    "not synchronised, with every reason, both sides' raw values and the evidence; filter by "
-    "level, agency or reason. `summary` is the province's figure per level, whatever the "
+    "not synchronised, with every reason, both sides' raw values, the evidence and the fix "
+    "(in `lang`); filter by level, agency (with its units) or reason; `view=procedure` for one "
+    "item per procedure and level. `summary` is the province's figure per level, whatever the "
     "filters. Page with `next_cursor`.",
     responses=problem_responses(*READER, example=UNSYNCED_EXAMPLE),
 )
@@ -38,27 +70,66 @@ async def unsynced(
     session: SessionDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
-    level: Literal["tinh", "huyen", "xa"] | None = None,
+    lang: LangDep,
+    visible: VisibleDep,
+    level: Level = None,
     agency: AgencyParam = None,
+    include_descendants: Descendants = False,
     reason: ProcedureReason | None = None,
+    view: View = "configuration",
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> Response:
-    body = await answers.answer(
-        session,
-        province,
-        ("procedures/unsynced", level, agency, reason, limit, cursor),
-        lambda: unsynced_procedures(
-            session,
-            province_code=province,
-            level=level,
-            agency=agency,
-            reason=reason,
-            limit=limit,
-            cursor=cursor,
-        ),
+    query = ConfigurationsQuery(
+        synced=False,
+        level=level,
+        agency=agency,
+        include_descendants=include_descendants,
+        reason=reason,
+        view=view,
+        lang=lang,
+        visible=visible,
+        limit=limit,
+        cursor=cursor,
     )
-    return json_body(body)
+    return await _list(session, province, answers, query)
+
+
+@router.get(
+    "/synced",
+    response_model=UnsyncedPage,
+    summary="Synced fee-bearing configurations",
+    description="The other half of `/procedures/unsynced`, with the same filters: every "
+    "fee-bearing configuration (or, with `view=procedure`, every procedure per level) the last "
+    "complete procedure run found synchronised.",
+    responses=problem_responses(*READER),
+)
+async def synced(
+    principal: ReaderDep,
+    session: SessionDep,
+    province: ProvinceDep,
+    answers: AnswerCacheDep,
+    lang: LangDep,
+    visible: VisibleDep,
+    level: Level = None,
+    agency: AgencyParam = None,
+    include_descendants: Descendants = False,
+    view: View = "configuration",
+    limit: Limit = 100,
+    cursor: CursorParam = None,
+) -> Response:
+    query = ConfigurationsQuery(
+        synced=True,
+        level=level,
+        agency=agency,
+        include_descendants=include_descendants,
+        view=view,
+        lang=lang,
+        visible=visible,
+        limit=limit,
+        cursor=cursor,
+    )
+    return await _list(session, province, answers, query)
 
 
 @router.get(
@@ -74,14 +145,14 @@ async def orphans(
     session: SessionDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
+    lang: LangDep,
+    visible: VisibleDep,
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> Response:
+    query = OrphansQuery(lang=lang, visible=visible, limit=limit, cursor=cursor)
     body = await answers.answer(
-        session,
-        province,
-        ("procedures/orphans", limit, cursor),
-        lambda: orphans_on_national(session, province_code=province, limit=limit, cursor=cursor),
+        session, province, query, lambda: orphans_on_national(session, province, query)
     )
     return json_body(body)
 
@@ -98,6 +169,8 @@ async def procedure(
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
+    visible: VisibleDep,
     procedure_code: Annotated[ProcedureCode, Path(description="MaTTHC, e.g. 1.000032.")],
 ) -> dict[str, Any]:
-    return await procedure_detail(session, province_code=province, procedure_code=procedure_code)
+    query = ProcedureQuery(procedure_code=procedure_code, visible=visible)
+    return await procedure_detail(session, province, query)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from app.dependencies import ProvinceDep, ReaderDep, SessionDep
+from app.dependencies import ProvinceDep, ProvinceReaderDep, SessionDep
 from app.models import RunStatus
 from app.read.runs import get_run, list_runs, run_view
 from app.schemas.problems import READER, problem_responses
@@ -25,7 +25,7 @@ router = APIRouter(tags=["runs"])
     responses=problem_responses(*READER, example={"items": [RUN_EXAMPLE], "next_cursor": None}),
 )
 async def runs(
-    principal: ReaderDep,
+    principal: ProvinceReaderDep,
     session: SessionDep,
     province: ProvinceDep,
     status: RunStatus | None = None,
@@ -50,7 +50,7 @@ async def runs(
     responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def run(
-    principal: ReaderDep,
+    principal: ProvinceReaderDep,
     session: SessionDep,
     run_id: Annotated[Text, Path(max_length=64)],
 ) -> dict[str, Any]:

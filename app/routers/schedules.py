@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from app.cadence import Cron, Interval
-from app.dependencies import ProvinceDep, ReaderDep, SessionDep, SettingsDep
+from app.dependencies import ProvinceDep, ProvinceReaderDep, SessionDep, SettingsDep
 from app.models import ScheduleTick
 from app.models.types import utcnow
 from app.scheduler import RUN_SCOPES, fireable, recent_ticks, registered_jobs
@@ -44,7 +44,7 @@ def _tick_view(tick: ScheduleTick, zone: tzinfo) -> dict[str, Any]:
 )
 async def schedules(
     request: Request,
-    principal: ReaderDep,
+    principal: ProvinceReaderDep,
     session: SessionDep,
     settings: SettingsDep,
     province: ProvinceDep,

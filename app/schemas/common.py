@@ -22,3 +22,14 @@ class ApiModel(BaseModel):
     """Answers may gain fields; a client should ignore the ones it does not know."""
 
     model_config = ConfigDict(extra="allow")
+
+
+class Fix(ApiModel):
+    """One reason as a worklist shows it, in the language asked for (`lang`)."""
+
+    reason: str = Field(description="The stable reason code (docs/rules.md).")
+    title: str
+    who_acts: str = Field(description="Who corrects it first.")
+    provincial_place: str | None = Field(description="Where the provincial side's value lives.")
+    national_place: str | None = Field(description="Where the national side's value lives.")
+    fix: str = Field(description="The action, with both sides' current values.")

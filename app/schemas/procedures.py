@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from app.schemas.common import ApiModel, Cursor, Day, FreeForm, Rate, Timestamp
+from app.schemas.common import ApiModel, Cursor, Day, Fix, FreeForm, Rate, Timestamp
 
 
 class LevelFigures(ApiModel):
@@ -36,14 +36,45 @@ class UnsyncedItem(ApiModel):
     national: FreeForm | None = Field(description="N's payment information, raw beside parsed.")
     evidence: dict[str, Any] = Field(description="Per reason: the compared values of both sides.")
     first_seen_at: Timestamp | None
+    fixes: list[Fix] = Field(
+        default_factory=list, description="Per reason: its title, who acts and the fix (`lang`)."
+    )
+
+
+class ConfigurationBrief(ApiModel):
+    """One configuration of a procedure, as the per-procedure view lists them."""
+
+    agency_code: str
+    agency_name: str | None
+    synced: bool
+    reasons: list[str]
+
+
+class ProcedureItem(ApiModel):
+    """One procedure at one level (`view=procedure`): the letters' unit. A procedure is synced
+    at a level when every fee-bearing configuration of it at that level is."""
+
+    procedure_code: str
+    procedure_name: str | None
+    level: str | None
+    configurations: int
+    synced_configurations: int
+    agencies: list[ConfigurationBrief] = Field(
+        description="Its configurations under the filters, agency by agency."
+    )
 
 
 class UnsyncedPage(ApiModel):
     summary: dict[str, LevelFigures] = Field(
-        description="Per level (`tinh`, `huyen`, `xa`), province-wide whatever the filters."
+        description="Per level (`tinh`, `huyen`, `xa`), counted in procedures: province-wide "
+        "whatever the filters, or over the agencies an agency-scoped key sees."
     )
     as_of: RunRef | None
-    items: list[UnsyncedItem]
+    view: str = Field(default="configuration", description="`configuration` or `procedure`.")
+    items: list[UnsyncedItem] | list[ProcedureItem] = Field(
+        description="Configurations (`view=configuration`, the default) or procedures "
+        "(`view=procedure`)."
+    )
     next_cursor: Cursor
 
 
@@ -82,6 +113,7 @@ class OrphanItem(ApiModel):
     provincial_configuration: str = Field(description="`absent` or `without_fees`.")
     national: FreeForm | None
     provincial: FreeForm | None
+    fix: Fix | None = None
 
 
 class OrphanPage(ApiModel):

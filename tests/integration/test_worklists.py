@@ -1,0 +1,160 @@
+"""The worklists agencies act on, against the simulator over HTTP: synced and unsynced lists in
+both views, the fix for every reason in both languages, and an agency-scoped key that sees its
+agency and nothing else on every read endpoint."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from typing import Any
+
+from app.domain.reasons import CATALOGUE
+from app.read.kpi import hierarchy
+from app.simulator.server import SimulatorServer
+from tests.integration.conftest import settings_for
+
+PERIOD = {"period_from": "2023-01-01", "period_to": "2023-11-30"}
+
+
+async def every_item(service: Any, path: str, **params: Any) -> tuple[dict[str, Any], list[Any]]:
+    items: list[Any] = []
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": 200, **({"cursor": cursor} if cursor else {})}
+        response = await service.get(path, params=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items.extend(body["items"])
+        cursor = body["next_cursor"]
+        if not cursor:
+            return body, items
+
+
+async def test_synced_and_unsynced_lists_in_both_views(
+    tay_ninh_clean: SimulatorServer, database_url: str, service_factory: Any
+) -> None:
+    sim = tay_ninh_clean
+    service = await service_factory(settings_for(sim, database_url))
+    run = await service.reconcile(**PERIOD)
+    assert run["status"] == "succeeded", run["errors"]
+    truth = sim.state.scenario.truth
+
+    # The letters' unit: procedures at the provincial level, 348 not synced and 195 synced.
+    _, unsynced_tinh = await every_item(
+        service, "/procedures/unsynced", level="tinh", view="procedure"
+    )
+    _, synced_tinh = await every_item(service, "/procedures/synced", level="tinh", view="procedure")
+    assert len(unsynced_tinh) == 348
+    assert len(synced_tinh) == 195
+    assert not {i["procedure_code"] for i in unsynced_tinh} & {
+        i["procedure_code"] for i in synced_tinh
+    }
+    for item in synced_tinh:
+        assert item["synced_configurations"] == item["configurations"] == len(item["agencies"])
+        assert all(a["synced"] and not a["reasons"] for a in item["agencies"])
+    for item in unsynced_tinh:
+        assert item["synced_configurations"] < item["configurations"]
+        assert any(not a["synced"] for a in item["agencies"])
+
+    # Per configuration, the two lists split the fee-bearing configurations between them.
+    _, unsynced = await every_item(service, "/procedures/unsynced")
+    _, synced = await every_item(service, "/procedures/synced")
+    keys = {(i["procedure_code"], i["agency_code"]) for i in unsynced}
+    synced_keys = {(i["procedure_code"], i["agency_code"]) for i in synced}
+    assert not keys & synced_keys
+    assert len(keys) + len(synced_keys) == len(truth.configurations)
+    assert all(not i["reasons"] and not i["fixes"] for i in synced)
+
+    # Every reason of every unsynced configuration comes with its fix, in Vietnamese by default.
+    for item in unsynced:
+        assert [f["reason"] for f in item["fixes"]] == item["reasons"]
+        for fix in item["fixes"]:
+            assert fix["title"] == CATALOGUE[fix["reason"]].title.vi
+            assert fix["fix"] and fix["who_acts"]
+            assert unicodedata.is_normalized("NFC", fix["fix"])
+    first = unsynced[0]
+    english = (
+        await service.get(
+            "/procedures/unsynced",
+            params={"limit": 1},
+            headers={**service.auth, "Accept-Language": "en-GB,en;q=0.9,vi;q=0.5"},
+        )
+    ).json()["items"][0]
+    assert english["fixes"][0]["title"] == CATALOGUE[first["reasons"][0]].title.en
+    by_param = (
+        await service.get("/procedures/unsynced", params={"limit": 1, "lang": "vi"})
+    ).json()["items"][0]
+    assert by_param["fixes"][0]["title"] == CATALOGUE[first["reasons"][0]].title.vi
+
+    # A reason filter in the procedure view keeps the procedures having it at that level.
+    reason = Counter(r for i in unsynced if i["level"] == "tinh" for r in i["reasons"]).most_common(
+        1
+    )[0][0]
+    _, with_reason = await every_item(
+        service, "/procedures/unsynced", level="tinh", view="procedure", reason=reason
+    )
+    expected = {
+        i["procedure_code"] for i in unsynced if i["level"] == "tinh" and reason in i["reasons"]
+    }
+    assert {i["procedure_code"] for i in with_reason} == expected
+
+
+async def test_an_agency_key_sees_its_agency_and_nothing_else(
+    tay_ninh_clean: SimulatorServer, database_url: str, service_factory: Any
+) -> None:
+    service = await service_factory(settings_for(tay_ninh_clean, database_url))
+    run = await service.reconcile(**PERIOD)
+    assert run["status"] == "succeeded", run["errors"]
+    _, unsynced = await every_item(service, "/procedures/unsynced")
+    agency, _ = Counter(i["agency_code"] for i in unsynced).most_common(1)[0]
+    created = await service.post(
+        "/keys", json={"name": "officer", "role": "reader", "agency": agency}
+    )
+    assert created.status_code == 201, created.text
+    officer = {"Authorization": f"Bearer {created.json()['key']}"}
+
+    async with service.app.state.session_factory() as session:
+        theirs = (await hierarchy(session, "H53")).descendants(agency)
+    body, mine = await every_item_as(service, officer, "/procedures/unsynced")
+    assert {i["agency_code"] for i in mine} <= theirs
+    assert agency in {i["agency_code"] for i in mine}
+    assert len(mine) == sum(1 for i in unsynced if i["agency_code"] in theirs)
+    # The summary counts only what the key sees.
+    assert sum(f["fee_bearing"] for f in body["summary"].values()) == len(
+        {(i["procedure_code"], i["level"]) for i in mine}
+    ) + len(
+        {
+            (i["procedure_code"], i["level"])
+            for i in (await every_item_as(service, officer, "/procedures/synced"))[1]
+        }
+        - {(i["procedure_code"], i["level"]) for i in mine}
+    )
+    other = next(i for i in unsynced if i["agency_code"] not in theirs)
+    detail = await service.http.get(f"/procedures/{other['procedure_code']}", headers=officer)
+    if detail.status_code == 200:
+        assert {c["agency_code"] for c in detail.json()["configurations"]} <= theirs
+    else:
+        assert detail.status_code == 404
+    # Province-wide answers are refused rather than shown with every agency's counts.
+    assert (await service.http.get("/runs", headers=officer)).status_code == 403
+    assert (await service.http.get(f"/runs/{run['run_id']}", headers=officer)).status_code == 403
+    # Revoked: refused at once.
+    revoked = await service.http.delete(f"/keys/{created.json()['id']}", headers=service.auth)
+    assert revoked.status_code in (200, 204), revoked.text
+    assert (await service.http.get("/procedures/unsynced", headers=officer)).status_code == 401
+
+
+async def every_item_as(
+    service: Any, headers: dict[str, str], path: str, **params: Any
+) -> tuple[dict[str, Any], list[Any]]:
+    items: list[Any] = []
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": 200, **({"cursor": cursor} if cursor else {})}
+        response = await service.http.get(path, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items.extend(body["items"])
+        cursor = body["next_cursor"]
+        if not cursor:
+            return body, items
