@@ -60,6 +60,8 @@ async def data_version(session: AsyncSession, province_code: str) -> DataVersion
 
 def _default(value: Any) -> Any:
     # PostgreSQL aggregates may come back as Decimal; the API shows them as plain numbers.
+    if isinstance(value, BaseModel):  # a read model inside a dict answer
+        return value.model_dump(mode="json", by_alias=True)
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import func, or_
 from sqlalchemy.orm import aliased
@@ -17,6 +18,7 @@ from app.domain.dossiers import (
     dossier_link,
     plain,
 )
+from app.domain.reasons import Lang
 from app.errors import NotFound
 from app.models import (
     Dossier,
@@ -27,16 +29,56 @@ from app.models import (
     SubjectKind,
 )
 from app.pagination import FindingCursor, KeyCursor, decode_cursor, encode_cursor
+from app.read.fixes import fix_of
 from app.read.kpi import Hierarchy, hierarchy, period_bounds
+from app.read.visibility import agency_set, may_see
 from app.reconcile.dossier_runs import N_LISTING, P_LISTING, TX_LISTING
 from app.reconcile.normalize import normalize_code
 
+PAID_OFFLINE: Final = "paid_offline"
+ORPHAN_TRANSACTION: Final = "orphan_transaction"
 
-def _agency_filter(tree: Hierarchy, agency: str | None, descendants: bool) -> set[str] | None:
-    if agency is None:
-        return None
-    code = normalize_code(agency)
-    return tree.descendants(code) if descendants else {code}
+
+@dataclass(frozen=True, slots=True)
+class MismatchesQuery:
+    reason: str | None = None
+    agency: str | None = None
+    include_descendants: bool = False
+    start: date | None = None
+    end: date | None = None
+    lang: Lang = "vi"
+    visible: frozenset[str] | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineQuery:
+    start: date
+    end: date
+    agency: str | None = None
+    include_descendants: bool = True
+    lang: Lang = "vi"
+    visible: frozenset[str] | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrphanTransactionsQuery:
+    agency: str | None = None
+    include_descendants: bool = True
+    lang: Lang = "vi"
+    visible: frozenset[str] | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+def _agency_filter(
+    tree: Hierarchy,
+    query: MismatchesQuery | OfflineQuery | OrphanTransactionsQuery,
+) -> frozenset[str] | None:
+    return agency_set(tree, query.agency, query.include_descendants, query.visible)
 
 
 def _dossier_view(dossier: Dossier, names: dict[str, str]) -> dict[str, Any]:
@@ -62,22 +104,14 @@ def _dossier_view(dossier: Dossier, names: dict[str, str]) -> dict[str, Any]:
 
 
 async def mismatches(
-    session: AsyncSession,
-    *,
-    province_code: str,
-    reason: str | None,
-    agency: str | None,
-    descendants: bool,
-    start: date | None,
-    end: date | None,
-    limit: int,
-    cursor: str | None,
+    session: AsyncSession, province_code: str, query: MismatchesQuery
 ) -> dict[str, Any]:
     """Open dossier findings with their dossier, by (dossier, reason); counts per reason."""
-    after = decode_cursor(cursor, FindingCursor)
+    reason, start, end, limit = query.reason, query.start, query.end, query.limit
+    after = decode_cursor(query.cursor, FindingCursor)
     # Read once: the agency filter and the names on every item both come from it.
     tree = await hierarchy(session, province_code)
-    agencies = _agency_filter(tree, agency, descendants)
+    agencies = _agency_filter(tree, query)
     conditions = [
         col(Finding.province_code) == province_code,
         col(Finding.subject_kind) == SubjectKind.DOSSIER,
@@ -142,6 +176,7 @@ async def mismatches(
                 "first_seen_at": finding.first_seen_at.isoformat(),
                 "last_seen_at": finding.last_seen_at.isoformat(),
                 "link": dossier_link(dossier.code if dossier else finding.subject_key),
+                "fix": fix_of(finding.reason, finding.evidence, query.lang),
             }
         )
     last = page[limit - 1][0] if len(page) > limit else None
@@ -152,22 +187,13 @@ async def mismatches(
     }
 
 
-async def offline(
-    session: AsyncSession,
-    *,
-    province_code: str,
-    agency: str | None,
-    descendants: bool,
-    start: date,
-    end: date,
-    limit: int,
-    cursor: str | None,
-) -> dict[str, Any]:
+async def offline(session: AsyncSession, province_code: str, query: OfflineQuery) -> dict[str, Any]:
     """Fee-bearing dossiers paid outside the platform: per agency, then the dossiers."""
+    start, end, limit = query.start, query.end, query.limit
     low, high = period_bounds(start, end)
-    after = decode_cursor(cursor, KeyCursor)
+    after = decode_cursor(query.cursor, KeyCursor)
     tree = await hierarchy(session, province_code)
-    agencies = _agency_filter(tree, agency, descendants)
+    agencies = _agency_filter(tree, query)
     conditions = [
         col(Dossier.province_code) == province_code,
         col(Dossier.paid_offline).is_(True),
@@ -200,25 +226,26 @@ async def offline(
         "agencies": sorted(
             agencies_summary.values(), key=lambda e: (-e["paid_offline"], e["agency_code"])
         ),
-        "items": [_dossier_view(d, tree.names) for d in page[:limit]],
+        "items": [
+            {
+                **_dossier_view(d, tree.names),
+                "fix": fix_of(PAID_OFFLINE, {"payment_method": d.payment_method}, query.lang),
+            }
+            for d in page[:limit]
+        ],
         "next_cursor": encode_cursor([page[limit - 1].key]) if len(page) > limit else None,
     }
 
 
 async def orphan_transactions(
-    session: AsyncSession,
-    *,
-    province_code: str,
-    agency: str | None,
-    descendants: bool,
-    limit: int,
-    cursor: str | None,
+    session: AsyncSession, province_code: str, query: OrphanTransactionsQuery
 ) -> dict[str, Any]:
     """Verified payments of the last complete run's period that match no dossier (§3): listed
     apart, never findings, because nobody on P's side can fix them by editing a dossier."""
-    after = decode_cursor(cursor, KeyCursor)
+    limit = query.limit
+    after = decode_cursor(query.cursor, KeyCursor)
     tree = await hierarchy(session, province_code)
-    agencies = _agency_filter(tree, agency, descendants)
+    agencies = _agency_filter(tree, query)
     conditions = [col(OrphanTransaction.province_code) == province_code]
     if agencies is not None:
         conditions.append(col(OrphanTransaction.agency_code).in_(agencies))
@@ -251,6 +278,17 @@ async def orphan_transactions(
                 "at": t.at.isoformat() if t.at else None,
                 "channel": t.channel,
                 "run_id": t.run_id,
+                "fix": fix_of(
+                    ORPHAN_TRANSACTION,
+                    {
+                        "transaction_id": t.transaction_id,
+                        "dossier_code": t.dossier_code,
+                        "reference": t.reference,
+                        "amount": t.amount,
+                        "at": t.at.isoformat() if t.at else None,
+                    },
+                    query.lang,
+                ),
             }
             for t in page[:limit]
         ],
@@ -260,9 +298,17 @@ async def orphan_transactions(
     }
 
 
-async def dossier_detail(session: AsyncSession, province_code: str, code: str) -> dict[str, Any]:
+async def dossier_detail(
+    session: AsyncSession,
+    province_code: str,
+    code: str,
+    visible: frozenset[str] | None = None,
+    lang: Lang = "vi",
+) -> dict[str, Any]:
     key = normalize_code(code)
     dossier = await session.get(Dossier, (key, province_code))
+    if dossier is not None and not may_see(visible, dossier.agency_code):
+        dossier = None
     findings = (
         await session.exec(
             select(Finding)
@@ -274,6 +320,8 @@ async def dossier_detail(session: AsyncSession, province_code: str, code: str) -
             .order_by(col(Finding.reason), col(Finding.episode))
         )
     ).all()
+    if visible is not None:
+        findings = [f for f in findings if f.agency_code in visible]
     if dossier is None and not findings:
         raise NotFound(f"No dossier {code} in the last complete dossier runs.")
     names = (await hierarchy(session, province_code)).names
@@ -292,6 +340,7 @@ async def dossier_detail(session: AsyncSession, province_code: str, code: str) -
                 "first_seen_at": f.first_seen_at.isoformat(),
                 "last_seen_at": f.last_seen_at.isoformat(),
                 "resolved_at": f.resolved_at.isoformat() if f.resolved_at else None,
+                "fix": fix_of(f.reason, f.evidence, lang),
             }
             for f in findings
         ],

@@ -98,37 +98,60 @@ def _rate(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
+@dataclass(frozen=True, slots=True)
+class OnlinePaymentQuery:
+    start: date
+    end: date
+    target: float
+    group: Group = "agency"
+    level: int | None = None
+    visible: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueQuery:
+    from_month: str
+    to_month: str
+    group: Group = "agency"
+    visible: frozenset[str] | None = None
+
+
 async def online_payment(
-    session: AsyncSession,
-    *,
-    province_code: str,
-    start: date,
-    end: date,
-    group: Group,
-    level: int | None,
-    target: float,
+    session: AsyncSession, province_code: str, query: OnlinePaymentQuery
 ) -> dict[str, Any]:
+    """Per group: fee-bearing dossiers received in the period, paid online as the portal counts
+    them and as verified on the platform; worst first (over the agencies a key may see)."""
+    start, end, group, level, target = (
+        query.start,
+        query.end,
+        query.group,
+        query.level,
+        query.target,
+    )
     low, high = period_bounds(start, end)
     tree = await hierarchy(session, province_code)
     # One row per agency from the database; groups are folded from those.
-    query = (
+    conditions = [
+        col(Dossier.province_code) == province_code,
+        col(Dossier.fee_bearing).is_(True),
+        col(Dossier.received_at) >= low,
+        col(Dossier.received_at) <= high,
+    ]
+    if query.visible is not None:
+        conditions.append(col(Dossier.agency_code).in_(query.visible))
+    per_agency = (
         select(
             col(Dossier.agency_code),
             func.count(),
             func.sum(case((col(Dossier.portal_counted), 1), else_=0)),
             func.sum(case((col(Dossier.verified_online), 1), else_=0)),
         )
-        .where(
-            col(Dossier.province_code) == province_code,
-            col(Dossier.fee_bearing).is_(True),
-            col(Dossier.received_at) >= low,
-            col(Dossier.received_at) <= high,
-        )
+        .where(*conditions)
         .group_by(col(Dossier.agency_code))
     )
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     province = [0, 0, 0]
-    for agency, count, portal, verified in (await session.exec(query)).all():
+    for agency, count, portal, verified in (await session.exec(per_agency)).all():
         key = tree.group_of(agency, group)
         # ``level`` picks the rows: districts (2) with their communes for ``parent``, agencies
         # of that level for ``agency`` and ``province``.
@@ -196,10 +219,15 @@ def _month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
 
 
 async def _month_counts(
-    session: AsyncSession, province_code: str, year: int, month: int
+    session: AsyncSession,
+    province_code: str,
+    year: int,
+    month: int,
+    visible: frozenset[str] | None = None,
 ) -> dict[str, tuple[int, int, int]]:
     """Per agency: finished in the month, of them overdue, and open past due at its end."""
     start, following = _month_bounds(year, month)
+    within = (col(Dossier.agency_code).in_(visible),) if visible is not None else ()
     finished_in_month = (
         col(Dossier.due_at).is_not(None),
         col(Dossier.finished_at) >= start,
@@ -211,7 +239,7 @@ async def _month_counts(
             func.count(),
             func.sum(case((col(Dossier.finished_at) > col(Dossier.due_at), 1), else_=0)),
         )
-        .where(col(Dossier.province_code) == province_code, *finished_in_month)
+        .where(col(Dossier.province_code) == province_code, *finished_in_month, *within)
         .group_by(col(Dossier.agency_code))
     )
     open_past_due = await session.exec(
@@ -221,6 +249,7 @@ async def _month_counts(
             col(Dossier.received_at) < following,
             col(Dossier.due_at) < following,
             (col(Dossier.finished_at).is_(None)) | (col(Dossier.finished_at) >= following),
+            *within,
         )
         .group_by(col(Dossier.agency_code))
     )
@@ -233,14 +262,8 @@ async def _month_counts(
     return {agency: (c[0], c[1], c[2]) for agency, c in counts.items()}
 
 
-async def overdue(
-    session: AsyncSession,
-    *,
-    province_code: str,
-    from_month: str,
-    to_month: str,
-    group: Group,
-) -> dict[str, Any]:
+async def overdue(session: AsyncSession, province_code: str, query: OverdueQuery) -> dict[str, Any]:
+    from_month, to_month, group = query.from_month, query.to_month, query.group
     first, last = parse_month(from_month, "from_month"), parse_month(to_month, "to_month")
     if last < first:
         raise BadRequest("`to_month` is before `from_month`.")
@@ -252,7 +275,9 @@ async def overdue(
     per_month: dict[tuple[int, int], dict[str, list[int]]] = {}
     for year, month in [before, *months]:
         grouped: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for agency, values in (await _month_counts(session, province_code, year, month)).items():
+        for agency, values in (
+            await _month_counts(session, province_code, year, month, query.visible)
+        ).items():
             for key in {tree.group_of(agency, group), PROVINCE}:
                 for i, value in enumerate(values):
                     grouped[key][i] += value

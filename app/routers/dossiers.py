@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from app.dependencies import ProvinceDep, ReaderDep, SessionDep
+from app.dependencies import LangDep, ProvinceDep, ReaderDep, SessionDep, VisibleDep
 from app.read import dossiers
+from app.read.dossiers import MismatchesQuery, OfflineQuery, OrphanTransactionsQuery
 from app.routers.answers import AnswerCacheDep, json_body
 from app.schemas.dossiers import (
     DossierDetail,
@@ -46,6 +47,8 @@ async def mismatches(
     session: SessionDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
+    lang: LangDep,
+    visible: VisibleDep,
     reason: DossierReason | None = None,
     agency: AgencyParam = None,
     include_descendants: bool = False,
@@ -54,21 +57,19 @@ async def mismatches(
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> Response:
+    query = MismatchesQuery(
+        reason=reason,
+        agency=agency,
+        include_descendants=include_descendants,
+        start=from_,
+        end=to,
+        lang=lang,
+        visible=visible,
+        limit=limit,
+        cursor=cursor,
+    )
     body = await answers.answer(
-        session,
-        province,
-        ("dossiers/mismatches", reason, agency, include_descendants, from_, to, limit, cursor),
-        lambda: dossiers.mismatches(
-            session,
-            province_code=province,
-            reason=reason,
-            agency=agency,
-            descendants=include_descendants,
-            start=from_,
-            end=to,
-            limit=limit,
-            cursor=cursor,
-        ),
+        session, province, query, lambda: dossiers.mismatches(session, province, query)
     )
     return json_body(body)
 
@@ -86,6 +87,8 @@ async def offline(
     session: SessionDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
+    lang: LangDep,
+    visible: VisibleDep,
     from_: Annotated[Day, Query(alias="from")],
     to: Day,
     agency: AgencyParam = None,
@@ -93,20 +96,18 @@ async def offline(
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> Response:
+    query = OfflineQuery(
+        start=from_,
+        end=to,
+        agency=agency,
+        include_descendants=include_descendants,
+        lang=lang,
+        visible=visible,
+        limit=limit,
+        cursor=cursor,
+    )
     body = await answers.answer(
-        session,
-        province,
-        ("dossiers/offline", from_, to, agency, include_descendants, limit, cursor),
-        lambda: dossiers.offline(
-            session,
-            province_code=province,
-            agency=agency,
-            descendants=include_descendants,
-            start=from_,
-            end=to,
-            limit=limit,
-            cursor=cursor,
-        ),
+        session, province, query, lambda: dossiers.offline(session, province, query)
     )
     return json_body(body)
 
@@ -124,24 +125,24 @@ async def orphan_transactions(
     session: SessionDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
+    lang: LangDep,
+    visible: VisibleDep,
     agency: AgencyParam = None,
     include_descendants: bool = True,
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> Response:
     """Verified platform payments that match no dossier of the reconciled period."""
+    query = OrphanTransactionsQuery(
+        agency=agency,
+        include_descendants=include_descendants,
+        lang=lang,
+        visible=visible,
+        limit=limit,
+        cursor=cursor,
+    )
     body = await answers.answer(
-        session,
-        province,
-        ("dossiers/orphan-transactions", agency, include_descendants, limit, cursor),
-        lambda: dossiers.orphan_transactions(
-            session,
-            province_code=province,
-            agency=agency,
-            descendants=include_descendants,
-            limit=limit,
-            cursor=cursor,
-        ),
+        session, province, query, lambda: dossiers.orphan_transactions(session, province, query)
     )
     return json_body(body)
 
@@ -158,6 +159,8 @@ async def detail(
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
+    lang: LangDep,
+    visible: VisibleDep,
     code: DossierCode,
 ) -> dict[str, Any]:
-    return await dossiers.dossier_detail(session, province, code)
+    return await dossiers.dossier_detail(session, province, code, visible, lang)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from app.dependencies import ProvinceDep, ReaderDep, SessionDep, SettingsDep
+from app.dependencies import ProvinceDep, ReaderDep, SessionDep, SettingsDep, VisibleDep
 from app.read import kpi
 from app.routers.answers import AnswerCacheDep, json_body
 from app.schemas.kpi import ONLINE_PAYMENT_EXAMPLE, OnlinePayment, Overdue
@@ -34,6 +34,7 @@ async def online_payment(
     settings: SettingsDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
+    visible: VisibleDep,
     from_: Annotated[Day, Query(alias="from")],
     to: Day,
     group: GroupParam = "agency",
@@ -42,19 +43,11 @@ async def online_payment(
     """Fee-bearing dossiers received in the period and paid online, portal-counted and verified,
     against the year's target; worst first."""
     target = settings.online_target(to.year)
+    query = kpi.OnlinePaymentQuery(
+        start=from_, end=to, target=target, group=group, level=level, visible=visible
+    )
     body = await answers.answer(
-        session,
-        province,
-        ("online-payment", from_, to, group, level, target),
-        lambda: kpi.online_payment(
-            session,
-            province_code=province,
-            start=from_,
-            end=to,
-            group=group,
-            level=level,
-            target=target,
-        ),
+        session, province, query, lambda: kpi.online_payment(session, province, query)
     )
     return json_body(body)
 
@@ -73,21 +66,14 @@ async def overdue(
     session: SessionDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
+    visible: VisibleDep,
     from_month: Annotated[Month, Query(examples=["2023-09"])],
     to_month: Annotated[Month, Query(examples=["2023-11"])],
     group: GroupParam = "agency",
 ) -> Response:
     """Per group and calendar month: finished, overdue, rate, change in points, open past due."""
+    query = kpi.OverdueQuery(from_month=from_month, to_month=to_month, group=group, visible=visible)
     body = await answers.answer(
-        session,
-        province,
-        ("overdue", from_month, to_month, group),
-        lambda: kpi.overdue(
-            session,
-            province_code=province,
-            from_month=from_month,
-            to_month=to_month,
-            group=group,
-        ),
+        session, province, query, lambda: kpi.overdue(session, province, query)
     )
     return json_body(body)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from app.schemas.common import ApiModel, Cursor, Day, FreeForm, Timestamp
+from app.schemas.common import ApiModel, Cursor, Day, Fix, FreeForm, Timestamp
 
 
 class DossierView(ApiModel):
@@ -26,6 +26,7 @@ class DossierView(ApiModel):
     paid_offline: bool
     reasons: list[str]
     run_id: str
+    fix: Fix | None = Field(default=None, description="In the offline list: how to move it online.")
 
 
 class MismatchItem(ApiModel):
@@ -53,6 +54,7 @@ class MismatchItem(ApiModel):
     first_seen_at: Timestamp
     last_seen_at: Timestamp
     link: str
+    fix: Fix | None = None
 
 
 class MismatchPage(ApiModel):
@@ -91,6 +93,7 @@ class OrphanTransaction(ApiModel):
     at: Timestamp | None
     channel: str
     run_id: str
+    fix: Fix | None = None
 
 
 class OrphanTransactionPage(ApiModel):
@@ -107,6 +110,7 @@ class DossierFinding(ApiModel):
     first_seen_at: Timestamp
     last_seen_at: Timestamp
     resolved_at: Timestamp | None
+    fix: Fix | None = None
 
 
 class DossierDetail(ApiModel):
