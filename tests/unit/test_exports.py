@@ -402,3 +402,22 @@ def test_negotiate_lang(lang_param: str | None, accept_language: str | None, exp
 def test_negotiate_lang_honours_the_default() -> None:
     assert negotiate_lang(None, "de", default="en") == "en"
     assert negotiate_lang(None, None, default="en") == "en"
+
+
+async def test_a_list_longer_than_excel_allows_goes_on_in_a_second_sheet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.exports.xlsx.EXCEL_MAX_ROWS", 5)  # a header and 4 rows a sheet
+    path = tmp_path / "long.xlsx"
+    stats = await write_xlsx(path, META, [sheet([dossier(i) for i in range(10)])], "en")
+    assert stats[0].rows == 10
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Summary", "Dossiers not synced", "Dossiers not synced (2)",
+                               "Dossiers not synced (3)"]  # fmt: skip
+    parts = book.worksheets[1:]
+    assert [ws.max_row for ws in parts] == [5, 5, 3]
+    assert all(ws["A1"].value == "Dossier code" for ws in parts)
+    assert all(ws.freeze_panes == "A2" for ws in parts)
+    codes = [row[0] for ws in parts for row in ws.iter_rows(min_row=2, values_only=True)]
+    assert codes == [f"H53.{i:06d}" for i in range(10)]
+    assert summary_values(book.worksheets[0])["Rows: Dossiers not synced"] == 10
