@@ -7,8 +7,9 @@ date, local datetime, bool or nothing), so that XLSX and CSV agree on every valu
   UTC, as the service stores them;
 * text is NFC (Vietnamese typed on some systems arrives decomposed) and never stripped; a list
   is joined with "; ";
-* a value that does not fit its column's kind (a code in a money column) is kept as text rather
-  than dropped or made up.
+* a value that does not fit its column's kind (a code, or a string of digits, in a money column)
+  is kept as text rather than dropped or guessed; an ISO date or moment in a string is read as
+  one (ISO is unambiguous); NaN and infinities are empty cells.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import math
 import re
 import unicodedata
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -64,20 +65,17 @@ def text(value: Any) -> str | None:
 
 
 def _number(value: Any) -> Number | str | None:
+    """A number as it is; anything else (a string, even of digits: "1.000" is a thousand in
+    Vietnamese and one in English) as text, never guessed."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, int | Decimal):
-        return value if not isinstance(value, Decimal) or value.is_finite() else None
-    written = text(value)
-    if written is None:
-        return None
-    try:
-        parsed = Decimal(written.strip())
-    except InvalidOperation:
-        return written
-    return parsed if parsed.is_finite() else written
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    return text(value)
 
 
 def _moment(value: Any) -> datetime | str | None:

@@ -421,3 +421,31 @@ async def test_a_list_longer_than_excel_allows_goes_on_in_a_second_sheet(
     codes = [row[0] for ws in parts for row in ws.iter_rows(min_row=2, values_only=True)]
     assert codes == [f"H53.{i:06d}" for i in range(10)]
     assert summary_values(book.worksheets[0])["Rows: Dossiers not synced"] == 10
+
+
+async def test_values_that_do_not_fit_their_kind_stay_text(tmp_path: Path) -> None:
+    rows = [
+        dossier(1, amount="1.000", count=float("nan"), received="2023-11-05",
+                paid_at="2023-11-05T18:00:00+00:00", paid="?"),
+    ]  # fmt: skip
+    path = tmp_path / "odd.xlsx"
+    await write_xlsx(path, META, [sheet(rows)], "vi")
+    data = openpyxl.load_workbook(path).worksheets[1]
+    assert (data["E2"].value, data["E2"].data_type) == ("1.000", "s")
+    assert data["C2"].value is None
+    assert data["F2"].value == datetime(2023, 11, 5)
+    assert data["G2"].value == datetime(2023, 11, 6, 1, 0)
+    assert data["H2"].value == "?"
+    table = b"".join([c async for c in csv_chunks(META, sheet(rows), "vi")]).decode()
+    fields = next(csv.reader(io.StringIO(table.splitlines()[1])))
+    assert fields[2:8] == ["", "0.25", "1.000", "05/11/2023", "06/11/2023 01:00", "?"]
+
+
+async def test_empty_exports_are_well_formed(tmp_path: Path) -> None:
+    await write_xlsx(tmp_path / "empty.xlsx", META, [sheet([])], "vi")
+    data = openpyxl.load_workbook(tmp_path / "empty.xlsx").worksheets[1]
+    assert [c.value for c in data[1]] == [c.header_vi for c in COLUMNS]
+    assert data.max_row == 1
+    assert await write_zip(tmp_path / "empty.zip", META, sheet([]), group, "vi") == []
+    with zipfile.ZipFile(tmp_path / "empty.zip") as archive:
+        assert archive.namelist() == ["tong-hop.xlsx"]
