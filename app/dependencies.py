@@ -13,7 +13,7 @@ from app.auth import Principal, Role, authenticate, require_role
 from app.db import SessionFactory, create_read_session_factory
 from app.domain.reasons import Lang
 from app.errors import BadRequest, Forbidden, NotFound
-from app.i18n import negotiate_lang
+from app.exports.negotiate import negotiate_lang
 from app.read.kpi import hierarchy
 from app.reconcile.runs import RunExecutor
 from app.settings import Settings

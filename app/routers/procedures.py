@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.dependencies import LangDep, ProvinceDep, ReaderDep, SessionDep, VisibleDep
+from app.exports.negotiate import negotiate_format
 from app.read.procedures import (
     ConfigurationsQuery,
     ListView,
@@ -17,6 +18,7 @@ from app.read.procedures import (
     procedure_detail,
 )
 from app.routers.answers import AnswerCacheDep, json_body
+from app.routers.worklist_exports import export_configurations
 from app.schemas.problems import READER, problem_responses
 from app.schemas.procedures import (
     UNSYNCED_EXAMPLE,
@@ -27,6 +29,7 @@ from app.schemas.procedures import (
 from app.validation import AgencyParam, CursorParam, ProcedureCode, ProcedureReason
 
 router = APIRouter(prefix="/procedures", tags=["procedures"])
+EXPORT_FORMATS = ("json", "xlsx", "csv", "zip")
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Level = Annotated[Literal["tinh", "huyen", "xa"] | None, Query()]
@@ -42,12 +45,32 @@ View = Annotated[
 ]
 
 
+FormatParam = Annotated[
+    Literal["json", "xlsx", "csv", "zip"] | None,
+    Query(
+        alias="format",
+        description="`xlsx`, `csv` (UTF-8 with BOM) or `zip` (one workbook per agency) for a "
+        "file of every item under the filters; else the `Accept` header; else JSON pages.",
+    ),
+]
+
+
 async def _list(
+    request: Request,
     session: SessionDep,
     province: str,
     answers: AnswerCacheDep,
     query: ConfigurationsQuery,
+    fmt: str | None,
 ) -> Response:
+    chosen = negotiate_format(fmt, request.headers.get("accept"), EXPORT_FORMATS)
+    if chosen != "json":
+        filters = {
+            k: v for k, v in request.query_params.items() if k not in {"format", "cursor", "limit"}
+        }
+        return await export_configurations(
+            request.app.state.session_factory, province, query, chosen, filters
+        )
     body = await answers.answer(
         session, province, query, lambda: configurations(session, province, query)
     )
@@ -66,6 +89,7 @@ async def _list(
     responses=problem_responses(*READER, example=UNSYNCED_EXAMPLE),
 )
 async def unsynced(
+    request: Request,
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
@@ -77,6 +101,7 @@ async def unsynced(
     include_descendants: Descendants = False,
     reason: ProcedureReason | None = None,
     view: View = "configuration",
+    format_: FormatParam = None,
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> Response:
@@ -92,7 +117,7 @@ async def unsynced(
         limit=limit,
         cursor=cursor,
     )
-    return await _list(session, province, answers, query)
+    return await _list(request, session, province, answers, query, format_)
 
 
 @router.get(
@@ -105,6 +130,7 @@ async def unsynced(
     responses=problem_responses(*READER),
 )
 async def synced(
+    request: Request,
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
@@ -115,6 +141,7 @@ async def synced(
     agency: AgencyParam = None,
     include_descendants: Descendants = False,
     view: View = "configuration",
+    format_: FormatParam = None,
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> Response:
@@ -129,7 +156,7 @@ async def synced(
         limit=limit,
         cursor=cursor,
     )
-    return await _list(session, province, answers, query)
+    return await _list(request, session, province, answers, query, format_)
 
 
 @router.get(

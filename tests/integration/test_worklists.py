@@ -4,9 +4,15 @@ agency and nothing else on every read endpoint."""
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import unicodedata
+import zipfile
 from collections import Counter
 from typing import Any
+
+import openpyxl
 
 from app.domain.reasons import CATALOGUE
 from app.read.kpi import hierarchy
@@ -70,7 +76,8 @@ async def test_synced_and_unsynced_lists_in_both_views(
         assert [f["reason"] for f in item["fixes"]] == item["reasons"]
         for fix in item["fixes"]:
             assert fix["title"] == CATALOGUE[fix["reason"]].title.vi
-            assert fix["fix"] and fix["who_acts"]
+            assert fix["fix"]
+            assert fix["who_acts"]
             assert unicodedata.is_normalized("NFC", fix["fix"])
     first = unsynced[0]
     english = (
@@ -85,6 +92,48 @@ async def test_synced_and_unsynced_lists_in_both_views(
         await service.get("/procedures/unsynced", params={"limit": 1, "lang": "vi"})
     ).json()["items"][0]
     assert by_param["fixes"][0]["title"] == CATALOGUE[first["reasons"][0]].title.vi
+
+    # The same lists as files: rows equal to the JSON's, Vietnamese headers, the fix per row.
+    response = await service.get(
+        "/procedures/unsynced", params={"level": "tinh", "view": "procedure", "format": "xlsx"}
+    )
+    assert response.status_code == 200, response.text
+    book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
+    sheet = book.worksheets[1]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:2] == ("Mã TTHC", "Tên thủ tục hành chính")
+    assert len(rows) - 1 == 348
+    assert {r[0] for r in rows[1:]} == {i["procedure_code"] for i in unsynced_tinh}
+
+    response = await service.get(
+        "/procedures/unsynced", headers={**service.auth, "Accept": "text/csv"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.content.startswith(codecs.BOM_UTF8)
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    header, body = lines[0], lines[1:]
+    assert "Cách khắc phục" in header
+    assert len(body) == len(unsynced)
+    fix_column = header.index("Cách khắc phục")
+    assert all(line[fix_column] for line in body)
+    assert all(unicodedata.is_normalized("NFC", cell) for line in body for cell in line)
+
+    response = await service.get("/procedures/unsynced", params={"format": "zip"})
+    assert response.status_code == 200, response.text
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    per_agency = Counter(i["agency_code"] for i in unsynced)
+    workbooks = [n for n in archive.namelist() if n != "tong-hop.xlsx"]
+    assert len(workbooks) == len(per_agency)
+    total = 0
+    for name in workbooks:
+        book = openpyxl.load_workbook(io.BytesIO(archive.read(name)), read_only=True)
+        data = list(book.worksheets[-1].iter_rows(values_only=True))[1:]
+        codes = {row[2] for row in data}
+        assert len(codes) == 1
+        assert name.startswith(f"{next(iter(codes))}-")
+        assert len(data) == per_agency[next(iter(codes))]
+        total += len(data)
+    assert total == len(unsynced)
 
     # A reason filter in the procedure view keeps the procedures having it at that level.
     reason = Counter(r for i in unsynced if i["level"] == "tinh" for r in i["reasons"]).most_common(
