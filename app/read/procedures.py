@@ -182,14 +182,16 @@ async def level_figures(
     conditions = _configuration_conditions(
         province_code, ConfigurationsQuery(synced=False, level=level), agencies
     )
+    # One expression object in both clauses: PostgreSQL matches them by their parameters.
+    level_key = _level_key()
     rows = await session.exec(
         select(
-            _level_key(),
+            level_key,
             col(ProcedureSnapshot.procedure_code),
             func.min(case((col(ProcedureSnapshot.synced).is_(True), 1), else_=0)),
         )
         .where(*conditions)
-        .group_by(_level_key(), col(ProcedureSnapshot.procedure_code))
+        .group_by(level_key, col(ProcedureSnapshot.procedure_code))
     )
     counts: dict[str, list[int]] = {}
     for level_code, _, all_synced in rows.all():

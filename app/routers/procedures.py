@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.dependencies import LangDep, ProvinceDep, ReaderDep, SessionDep, VisibleDep
-from app.exports.negotiate import negotiate_format
+from app.exports.negotiate import MEDIA_TYPES, negotiate_format
 from app.read.procedures import (
     ConfigurationsQuery,
     ListView,
@@ -30,6 +30,24 @@ from app.validation import AgencyParam, CursorParam, ProcedureCode, ProcedureRea
 
 router = APIRouter(prefix="/procedures", tags=["procedures"])
 EXPORT_FORMATS = ("json", "xlsx", "csv", "zip")
+_FILE = {"schema": {"type": "string", "format": "binary"}}
+EXPORTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/json": {}, **{MEDIA_TYPES[f]: _FILE for f in EXPORT_FORMATS[1:]}}
+    }
+}
+
+
+def _with_exports(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    merged = dict(responses)
+    ok = dict(merged.get(200, {}))
+    ok["content"] = {**ok.get("content", {}), **EXPORTS[200]["content"]}
+    ok["content"]["application/json"] = (
+        responses.get(200, {}).get("content", {}).get("application/json", {})
+    )
+    merged[200] = ok
+    return merged
+
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Level = Annotated[Literal["tinh", "huyen", "xa"] | None, Query()]
@@ -86,7 +104,7 @@ async def _list(
     "(in `lang`); filter by level, agency (with its units) or reason; `view=procedure` for one "
     "item per procedure and level. `summary` is the province's figure per level, whatever the "
     "filters. Page with `next_cursor`.",
-    responses=problem_responses(*READER, example=UNSYNCED_EXAMPLE),
+    responses=_with_exports(problem_responses(*READER, example=UNSYNCED_EXAMPLE)),
 )
 async def unsynced(
     request: Request,
@@ -127,7 +145,7 @@ async def unsynced(
     description="The other half of `/procedures/unsynced`, with the same filters: every "
     "fee-bearing configuration (or, with `view=procedure`, every procedure per level) the last "
     "complete procedure run found synchronised.",
-    responses=problem_responses(*READER),
+    responses=_with_exports(problem_responses(*READER)),
 )
 async def synced(
     request: Request,

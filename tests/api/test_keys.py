@@ -150,10 +150,10 @@ async def test_a_revoked_scoped_key_fails_on_its_very_next_request(both: Service
         await both.post("/keys", json={"name": "s", "role": "reader", "agency": AGENCY})
     ).json()
     headers = bearer(created["key"])
-    assert (await both.get("/runs", headers=headers)).status_code == 200
+    assert (await both.get("/procedures/unsynced", headers=headers)).status_code == 200
     revoked = await both.http.delete(f"/keys/{created['id']}", headers=both.auth)
     assert revoked.status_code == 204, revoked.text
-    assert_problem(await both.get("/runs", headers=headers), 401)
+    assert_problem(await both.get("/procedures/unsynced", headers=headers), 401)
     listed = (await both.get("/keys")).json()["items"]
     assert [(k["agency_code"], k["revoked_at"] is not None) for k in listed] == [(AGENCY, True)]
     async with both.app.state.session_factory() as session:

@@ -149,7 +149,7 @@ def _exercise(
         except Exception as exc:  # raised by the app itself through the ASGI transport: a 500
             findings.add(operation.label, auth, "Server error (raised)", repr(exc))
             return
-        answer = f"\n-> {response.status_code} {case.query!r} {response.text[:300]}"
+        answer = f"\n-> {response.status_code} {case.query!r} {response.text_lossy()[:300]}"
         try:
             case.validate_response(response)
         except FailureGroup as group:
