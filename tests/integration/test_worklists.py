@@ -22,18 +22,25 @@ from tests.integration.conftest import settings_for
 PERIOD = {"period_from": "2023-01-01", "period_to": "2023-11-30"}
 
 
-async def every_item(service: Any, path: str, **params: Any) -> tuple[dict[str, Any], list[Any]]:
+async def every_item_as(
+    service: Any, headers: dict[str, str], path: str, **params: Any
+) -> tuple[dict[str, Any], list[Any]]:
+    """Every page of a list, read with ``headers`` (an agency officer's key, say)."""
     items: list[Any] = []
     cursor: str | None = None
     while True:
         query = {**params, "limit": 200, **({"cursor": cursor} if cursor else {})}
-        response = await service.get(path, params=query)
+        response = await service.http.get(path, params=query, headers=headers)
         assert response.status_code == 200, response.text
         body = response.json()
         items.extend(body["items"])
         cursor = body["next_cursor"]
         if not cursor:
             return body, items
+
+
+async def every_item(service: Any, path: str, **params: Any) -> tuple[dict[str, Any], list[Any]]:
+    return await every_item_as(service, service.auth, path, **params)
 
 
 async def test_synced_and_unsynced_lists_in_both_views(
@@ -191,19 +198,3 @@ async def test_an_agency_key_sees_its_agency_and_nothing_else(
     revoked = await service.http.delete(f"/keys/{created.json()['id']}", headers=service.auth)
     assert revoked.status_code in (200, 204), revoked.text
     assert (await service.http.get("/procedures/unsynced", headers=officer)).status_code == 401
-
-
-async def every_item_as(
-    service: Any, headers: dict[str, str], path: str, **params: Any
-) -> tuple[dict[str, Any], list[Any]]:
-    items: list[Any] = []
-    cursor: str | None = None
-    while True:
-        query = {**params, "limit": 200, **({"cursor": cursor} if cursor else {})}
-        response = await service.http.get(path, params=query, headers=headers)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        items.extend(body["items"])
-        cursor = body["next_cursor"]
-        if not cursor:
-            return body, items
