@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.dependencies import LangDep, ProvinceDep, ReaderDep, SessionDep, VisibleDep
-from app.exports.negotiate import MEDIA_TYPES, negotiate_format
 from app.read.procedures import (
     ConfigurationsQuery,
     ListView,
@@ -18,6 +17,13 @@ from app.read.procedures import (
     procedure_detail,
 )
 from app.routers.answers import AnswerCacheDep, json_body
+from app.routers.export_params import (
+    LIST_FORMATS,
+    FormatParam,
+    chosen_format,
+    export_filters,
+    with_exports,
+)
 from app.routers.worklist_exports import export_configurations
 from app.schemas.problems import READER, problem_responses
 from app.schemas.procedures import (
@@ -29,26 +35,6 @@ from app.schemas.procedures import (
 from app.validation import AgencyParam, CursorParam, ProcedureCode, ProcedureReason
 
 router = APIRouter(prefix="/procedures", tags=["procedures"])
-EXPORT_FORMATS = ("json", "xlsx", "csv", "zip")
-_FILE = {"schema": {"type": "string", "format": "binary"}}
-EXPORTS: dict[int | str, dict[str, Any]] = {
-    200: {
-        "content": {"application/json": {}, **{MEDIA_TYPES[f]: _FILE for f in EXPORT_FORMATS[1:]}}
-    }
-}
-
-
-def _with_exports(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
-    merged = dict(responses)
-    ok = dict(merged.get(200, {}))
-    ok["content"] = {**ok.get("content", {}), **EXPORTS[200]["content"]}
-    ok["content"]["application/json"] = (
-        responses.get(200, {}).get("content", {}).get("application/json", {})
-    )
-    merged[200] = ok
-    return merged
-
-
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Level = Annotated[Literal["tinh", "huyen", "xa"] | None, Query()]
 Descendants = Annotated[
@@ -63,16 +49,6 @@ View = Annotated[
 ]
 
 
-FormatParam = Annotated[
-    Literal["json", "xlsx", "csv", "zip"] | None,
-    Query(
-        alias="format",
-        description="`xlsx`, `csv` (UTF-8 with BOM) or `zip` (one workbook per agency) for a "
-        "file of every item under the filters; else the `Accept` header; else JSON pages.",
-    ),
-]
-
-
 async def _list(
     request: Request,
     session: SessionDep,
@@ -81,13 +57,10 @@ async def _list(
     query: ConfigurationsQuery,
     fmt: str | None,
 ) -> Response:
-    chosen = negotiate_format(fmt, request.headers.get("accept"), EXPORT_FORMATS)
+    chosen = chosen_format(request, fmt, LIST_FORMATS)
     if chosen != "json":
-        filters = {
-            k: v for k, v in request.query_params.items() if k not in {"format", "cursor", "limit"}
-        }
         return await export_configurations(
-            request.app.state.session_factory, province, query, chosen, filters
+            request.app.state.session_factory, province, query, chosen, export_filters(request)
         )
     body = await answers.answer(
         session, province, query, lambda: configurations(session, province, query)
@@ -104,7 +77,7 @@ async def _list(
     "(in `lang`); filter by level, agency (with its units) or reason; `view=procedure` for one "
     "item per procedure and level. `summary` is the province's figure per level, whatever the "
     "filters. Page with `next_cursor`.",
-    responses=_with_exports(problem_responses(*READER, example=UNSYNCED_EXAMPLE)),
+    responses=with_exports(problem_responses(*READER, example=UNSYNCED_EXAMPLE)),
 )
 async def unsynced(
     request: Request,
@@ -145,7 +118,7 @@ async def unsynced(
     description="The other half of `/procedures/unsynced`, with the same filters: every "
     "fee-bearing configuration (or, with `view=procedure`, every procedure per level) the last "
     "complete procedure run found synchronised.",
-    responses=_with_exports(problem_responses(*READER)),
+    responses=with_exports(problem_responses(*READER)),
 )
 async def synced(
     request: Request,
