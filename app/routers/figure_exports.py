@@ -183,26 +183,23 @@ async def export_online_payment(
         filters,
         figures,
     )
+    total = {**province, "section_title": "Toàn tỉnh" if lang == "vi" else "Province"}
     if not body["sections"] or fmt == "csv":
         rows = [
             {**item, "section_title": section["title"]}
             for section in body["sections"]
             for item in section["items"]
         ] or list(body["items"])
-        columns = (
-            (SECTION_COLUMN, *ONLINE_PAYMENT_COLUMNS)
-            if body["sections"]
-            else (ONLINE_PAYMENT_COLUMNS)
-        )
-        sheets = [Sheet("Tỷ lệ TTTT", "Online payment", columns, listed([*rows, province]))]
+        columns: tuple[Column, ...] = ONLINE_PAYMENT_COLUMNS
+        if body["sections"]:
+            columns = (SECTION_COLUMN, *ONLINE_PAYMENT_COLUMNS)
+        sheets = [Sheet("Tỷ lệ TTTT", "Online payment", columns, listed([*rows, total]))]
     else:
         sheets = [
-            Sheet(
-                section["title"], section["title"], ONLINE_PAYMENT_COLUMNS, listed(section["items"])
-            )
-            for section in body["sections"]
+            Sheet(part["title"], part["title"], ONLINE_PAYMENT_COLUMNS, listed(part["items"]))
+            for part in body["sections"]
         ]
-        sheets.append(Sheet("Toàn tỉnh", "Province", ONLINE_PAYMENT_COLUMNS, listed([province])))
+        sheets.append(Sheet("Toàn tỉnh", "Province", ONLINE_PAYMENT_COLUMNS, listed([total])))
     return await export_response(fmt, meta, sheets, f"thanh-toan-truc-tuyen-{province_code}", lang)
 
 

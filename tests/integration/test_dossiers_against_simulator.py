@@ -4,15 +4,21 @@ simulator derives from its plan and never from the JSON it serves."""
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openpyxl
 import pytest
 from sqlmodel import select
 
 from app.models import OutboxEvent
+from app.read.kpi import hierarchy
 from app.simulator.dossiers import DossierTruth, Figures
 from app.simulator.server import SimulatorServer
 from tests.conftest import ServiceClient
@@ -132,6 +138,51 @@ async def assert_overdue_equals_truth(
     assert served == planned
 
 
+async def assert_online_payment_as_the_letters_print_it(service: ServiceClient) -> None:
+    """Departments and districts in separate sections, each worst first with its met count;
+    the same table as a workbook (a sheet per section) and as one CSV."""
+    body = await online_payment(service, "parent")
+    async with service.app.state.session_factory() as session:
+        tree = await hierarchy(session, service.app.state.settings.province_codes()[0])
+    sections = {s["section"]: s for s in body["sections"]}
+    assert {"departments", "districts"} <= set(sections)
+    for key, level in (("departments", 1), ("districts", 2)):
+        section = sections[key]
+        assert [i["group"] for i in section["items"]] == [
+            i["group"] for i in body["items"] if tree.levels.get(i["group"]) == level
+        ]
+        assert section["met"] == sum(i["met"] for i in section["items"])
+        assert section["units"] == len(section["items"])
+    assert sum(s["units"] for s in body["sections"]) == len(body["items"])
+
+    response = await service.get(
+        "/kpi/online-payment",
+        params={"from": "2023-01-01", "to": "2023-10-23", "group": "parent", "format": "xlsx"},
+    )
+    assert response.status_code == 200, response.text
+    book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
+    sheets = book.worksheets[1:]
+    assert len(sheets) == len(body["sections"]) + 1  # and the province's total
+    for sheet, section in zip(sheets, body["sections"], strict=False):
+        rows = list(sheet.iter_rows(values_only=True))
+        assert rows[0][:3] == ("Mã đơn vị", "Tên đơn vị", "Hồ sơ có thu phí")
+        assert [r[0] for r in rows[1:]] == [i["group"] for i in section["items"]]
+        assert [r[2] for r in rows[1:]] == [i["fee_bearing"] for i in section["items"]]
+        assert all(unicodedata.is_normalized("NFC", r[1]) for r in rows[1:] if r[1])
+    total = list(sheets[-1].iter_rows(values_only=True))[1]
+    assert total[2] == body["province"]["fee_bearing"]
+
+    response = await service.get(
+        "/kpi/online-payment",
+        params={"from": "2023-01-01", "to": "2023-10-23", "group": "parent"},
+        headers={**service.auth, "Accept": "text/csv"},
+    )
+    assert response.content.startswith(codecs.BOM_UTF8)
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert lines[0][0] == "Nhóm"
+    assert len(lines) - 1 == len(body["items"]) + 1
+
+
 async def assert_lists_equal_truth(service: ServiceClient, truth: DossierTruth) -> None:
     findings = await pages(service, "/dossiers/mismatches")
     reasons: dict[str, set[str]] = defaultdict(set)
@@ -158,6 +209,7 @@ async def test_small_dong_thap_equals_its_ground_truth(
     await assert_figures_equal_truth(service, truth)
     await assert_lists_equal_truth(service, truth)
     await assert_overdue_equals_truth(service, truth, sorted(truth.overdue_province))
+    await assert_online_payment_as_the_letters_print_it(service)
 
     offline = await pages(
         service, "/dossiers/offline", **{"from": "2023-01-01", "to": "2023-10-23"}
@@ -248,6 +300,43 @@ async def test_tay_ninh_monthly_overdue_rates_and_changes(
     await assert_overdue_equals_truth(
         service, truth, ["2023-06", "2023-07", "2023-08", "2023-09", "2023-10", "2023-11"]
     )
+    by_parent = (
+        await service.get(
+            "/kpi/overdue",
+            params={"from_month": "2023-09", "to_month": "2023-11", "group": "parent"},
+        )
+    ).json()
+    last_rates = [
+        -1.0 if i["months"][-1]["rate"] is None else i["months"][-1]["rate"]
+        for i in by_parent["items"]
+    ]
+    assert last_rates == sorted(last_rates, reverse=True), "worst first"
+    response = await service.get(
+        "/kpi/overdue",
+        params={
+            "from_month": "2023-09",
+            "to_month": "2023-11",
+            "group": "parent",
+            "format": "xlsx",
+        },
+    )
+    assert response.status_code == 200, response.text
+    book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
+    rows = list(book.worksheets[1].iter_rows(values_only=True))
+    header = rows[0]
+    assert header[2:8] == (
+        "Tháng",
+        "Hồ sơ đã giải quyết",
+        "Giải quyết quá hạn",
+        "Tỷ lệ quá hạn",
+        "Thay đổi so với tháng trước (điểm %)",
+        "Chưa giải quyết, đã quá hạn",
+    )
+    assert len(rows) - 1 == 3 * (len(by_parent["items"]) + 1)
+    province_rows = [r for r in rows[1:] if r[0] == "province"]
+    assert [(r[2], r[5], r[6]) for r in province_rows] == [
+        (m["month"], m["rate"], m["change_points"]) for m in by_parent["province"]
+    ]
     await assert_figures_equal_truth_for_period(service, truth)
 
 
