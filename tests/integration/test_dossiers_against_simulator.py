@@ -19,6 +19,7 @@ from sqlmodel import select
 
 from app.models import OutboxEvent
 from app.read.kpi import hierarchy
+from app.reconcile.normalize import normalize_code
 from app.simulator.dossiers import DossierTruth, Figures
 from app.simulator.server import SimulatorServer
 from tests.conftest import ServiceClient
@@ -441,3 +442,147 @@ async def test_scope_all_runs_in_a_row_succeed_and_a_rerun_resolves(
     _, after = await service.all_unsynced()
     assert key not in {(i["procedure_code"], i["agency_code"]) for i in after}
     assert len(after) == len(items) - 1
+
+
+# Every GET the API offers, and what an agency-scoped key gets from it: ``scoped`` answers hold
+# only its agencies' rows; ``province`` answers are province-wide and refused (403); ``role``
+# answers need a role a reader has not (403); ``public`` ones carry no agency's data.
+MONTHS = {"from_month": "2023-09", "to_month": "2023-11"}
+PERIOD_PARAMS = {"from": "2023-01-01", "to": "2023-11-30"}
+READ_ENDPOINTS: dict[str, tuple[str, dict[str, str]]] = {
+    "/health/live": ("public", {}),
+    "/health/ready": ("public", {}),
+    "/metrics": ("public", {}),
+    "/runs": ("province", {}),
+    "/runs/{run_id}": ("province", {}),
+    "/schedules": ("province", {}),
+    "/procedures/unsynced": ("scoped", {}),
+    "/procedures/synced": ("scoped", {}),
+    "/procedures/orphans": ("scoped", {}),
+    "/procedures/{procedure_code}": ("detail", {}),
+    "/agencies/summary": ("scoped", {}),
+    "/dossiers/mismatches": ("scoped", {}),
+    "/dossiers/offline": ("scoped", PERIOD_PARAMS),
+    "/dossiers/orphan-transactions": ("scoped", {}),
+    "/dossiers/{code}": ("detail", {}),
+    "/kpi/online-payment": ("scoped", {**PERIOD_PARAMS, "group": "agency"}),
+    "/kpi/overdue": ("scoped", {**MONTHS, "group": "agency"}),
+    "/keys": ("role", {}),
+    "/webhooks/endpoints": ("role", {}),
+    "/webhooks/endpoints/{endpoint_id}": ("role", {}),
+    "/webhooks/endpoints/{endpoint_id}/deliveries": ("role", {}),
+    "/webhooks/endpoints/{endpoint_id}/deliveries/{message_id}": ("role", {}),
+    "/webhooks/endpoints/{endpoint_id}/attempts": ("role", {}),
+}
+AGENCY_KEYS = frozenset({"agency_code", "group"})
+GROUPINGS = frozenset({"agency", "parent", "province"})
+HOLDS_THEIR_ROWS = frozenset(
+    {"/procedures/unsynced", "/agencies/summary", "/dossiers/mismatches", "/kpi/online-payment"}
+)
+AGENCY_HEADERS = ("Mã cơ quan", "Mã đơn vị")
+
+
+def agency_codes(body: Any) -> set[str]:
+    """Every agency code an answer names, at any depth, normalized (the raw values beside the
+    parsed ones carry the upstream's spelling: " 000.01.15.h53 ")."""
+    found: set[str] = set()
+    if isinstance(body, dict):
+        for key, value in body.items():
+            # ``group`` is also the grouping asked for ("agency", "parent"), not a unit.
+            if key in AGENCY_KEYS and isinstance(value, str) and value not in GROUPINGS:
+                found.add(normalize_code(value))
+            else:
+                found |= agency_codes(value)
+    elif isinstance(body, list):
+        for value in body:
+            found |= agency_codes(value)
+    return found
+
+
+async def test_an_agency_key_sees_only_its_agencies_on_every_read_endpoint(
+    tay_ninh_dossiers: SimulatorServer, sqlite_url: str, service_factory: Any
+) -> None:
+    sim = tay_ninh_dossiers
+    service = await service_factory(settings_for(sim, sqlite_url))
+    run = await service.reconcile(period_from="2023-01-01", period_to="2023-11-30", scope="all")
+    assert run["status"] == "succeeded", run["errors"]
+    everything = await pages(service, "/dossiers/mismatches")
+    async with service.app.state.session_factory() as session:
+        tree = await hierarchy(session, "H53")
+    # The unit with the most findings, with its branches: a key for it must see them too.
+    busiest = max(
+        {tree.root(i["agency_code"]) for i in everything},
+        key=lambda unit: sum(1 for i in everything if tree.root(i["agency_code"]) == unit),
+    )
+    theirs = tree.descendants(busiest)
+    assert len(theirs) > 1
+    created = await service.post(
+        "/keys", json={"name": "land office", "role": "reader", "agency": busiest}
+    )
+    assert created.status_code == 201, created.text
+    officer = {"Authorization": f"Bearer {created.json()['key']}"}
+
+    inside = next(i for i in everything if i["agency_code"] in theirs)
+    outside = next(i for i in everything if i["agency_code"] not in theirs)
+    _, unsynced = await service.all_unsynced()
+    procedure_outside = next(
+        code
+        for code in {i["procedure_code"] for i in unsynced}
+        if not {i["agency_code"] for i in unsynced if i["procedure_code"] == code} & theirs
+    )
+    schema = service.app.openapi()
+    offered = {path for path, operations in schema["paths"].items() if "get" in operations}
+    assert offered == set(READ_ENDPOINTS), "a new GET endpoint: say what a scoped key gets"
+    placeholders = {
+        "run_id": run["run_id"],
+        "endpoint_id": "0f4f6f8e-54a4-4d44-9a51-6a3c4ad2a0c1",
+        "message_id": "msg_1",
+    }
+    for path, (kind, params) in READ_ENDPOINTS.items():
+        if kind == "detail":
+            continue
+        url = path.format(**placeholders)
+        response = await service.http.get(url, params=params, headers=officer)
+        if kind in ("province", "role"):
+            assert response.status_code == 403, (path, response.text)
+            continue
+        assert response.status_code == 200, (path, response.text)
+        if kind == "public":
+            continue
+        named = agency_codes(response.json())
+        assert named <= theirs, (path, named - theirs)
+        if path in HOLDS_THEIR_ROWS:
+            assert named, (path, "shows nothing of the key's own agencies")
+        content = schema["paths"][path]["get"]["responses"]["200"]["content"]
+        if "text/csv" in content:
+            exported = await service.http.get(
+                url, params={**params, "format": "csv"}, headers=officer
+            )
+            assert exported.status_code == 200, (path, exported.text)
+            lines = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+            column = next(i for i, h in enumerate(lines[0]) if h in AGENCY_HEADERS)
+            codes = {line[column] for line in lines[1:]} - {"province"}
+            assert codes <= theirs, (path, codes - theirs)
+
+    # Lists and their sums agree on what the key sees.
+    mine = []
+    cursor: str | None = None
+    while True:
+        query = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = (
+            await service.http.get("/dossiers/mismatches", params=query, headers=officer)
+        ).json()
+        mine.extend(page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(mine) == sum(1 for i in everything if i["agency_code"] in theirs)
+    assert sum(page["summary"].values()) == len(mine)
+
+    # Details: one of theirs is shown, one of another agency is not found.
+    shown = await service.http.get(f"/dossiers/{inside['code']}", headers=officer)
+    assert shown.status_code == 200, shown.text
+    hidden = await service.http.get(f"/dossiers/{outside['code']}", headers=officer)
+    assert hidden.status_code == 404, hidden.text
+    hidden = await service.http.get(f"/procedures/{procedure_outside}", headers=officer)
+    assert hidden.status_code == 404, hidden.text
