@@ -103,14 +103,10 @@ def _dossier_view(dossier: Dossier, names: dict[str, str]) -> dict[str, Any]:
     }
 
 
-async def mismatches(
-    session: AsyncSession, province_code: str, query: MismatchesQuery
-) -> dict[str, Any]:
-    """Open dossier findings with their dossier, by (dossier, reason); counts per reason."""
-    reason, start, end, limit = query.reason, query.start, query.end, query.limit
-    after = decode_cursor(query.cursor, FindingCursor)
-    # Read once: the agency filter and the names on every item both come from it.
-    tree = await hierarchy(session, province_code)
+def _mismatch_conditions(tree: Hierarchy, province_code: str, query: MismatchesQuery) -> list[Any]:
+    """The open dossier findings under the query's agency and period (not its reason: the
+    counts per reason are of every reason)."""
+    start, end = query.start, query.end
     agencies = _agency_filter(tree, query)
     conditions = [
         col(Finding.province_code) == province_code,
@@ -137,6 +133,31 @@ async def mismatches(
             .scalar_subquery()
         )
         conditions.append(in_period.is_(True))
+    return conditions
+
+
+async def mismatch_agencies(
+    session: AsyncSession, province_code: str, query: MismatchesQuery
+) -> list[str]:
+    """The agencies having open findings under the query's filters, by code."""
+    tree = await hierarchy(session, province_code)
+    conditions = _mismatch_conditions(tree, province_code, query)
+    if query.reason is not None:
+        conditions.append(col(Finding.reason) == query.reason)
+    conditions.append(col(Finding.agency_code).is_not(None))
+    rows = await session.exec(select(col(Finding.agency_code)).where(*conditions).distinct())
+    return sorted(code for code in rows.all() if code is not None)
+
+
+async def mismatches(
+    session: AsyncSession, province_code: str, query: MismatchesQuery
+) -> dict[str, Any]:
+    """Open dossier findings with their dossier, by (dossier, reason); counts per reason."""
+    reason, limit = query.reason, query.limit
+    after = decode_cursor(query.cursor, FindingCursor)
+    # Read once: the agency filter and the names on every item both come from it.
+    tree = await hierarchy(session, province_code)
+    conditions = _mismatch_conditions(tree, province_code, query)
     joined = (col(Dossier.province_code) == col(Finding.province_code)) & (
         col(Dossier.key) == col(Finding.subject_key)
     )
@@ -170,7 +191,7 @@ async def mismatches(
     for finding, dossier in page[:limit]:
         items.append(
             {
-                **(_dossier_view(dossier, names) if dossier else {"code": finding.subject_key}),
+                **(_dossier_view(dossier, names) if dossier else _gone(finding, names)),
                 "reason": finding.reason,
                 "evidence": finding.evidence,
                 "first_seen_at": finding.first_seen_at.isoformat(),
@@ -184,6 +205,16 @@ async def mismatches(
         "summary": summary,
         "items": items,
         "next_cursor": encode_cursor([last.subject_key, last.reason]) if last else None,
+    }
+
+
+def _gone(finding: Finding, names: dict[str, str]) -> dict[str, Any]:
+    """A finding's dossier no longer stored: its code and the finding's agency."""
+    agency = finding.agency_code
+    return {
+        "code": finding.subject_key,
+        "agency_code": agency,
+        "agency_name": names.get(agency) if agency else None,
     }
 
 

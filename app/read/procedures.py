@@ -379,16 +379,42 @@ async def _procedure_items(
     return items, encode_cursor([last[0], last[1]]) if last else None
 
 
-async def orphans_on_national(
-    session: AsyncSession, province_code: str, query: OrphansQuery
-) -> OrphanPage:
-    position = decode_cursor(query.cursor, KeyCursor)
+def _orphan_conditions(province_code: str, query: OrphansQuery) -> list[Any]:
     conditions: list[Any] = [
         col(ProcedureSnapshot.province_code) == province_code,
         col(ProcedureSnapshot.kind) == "orphan",
     ]
     if query.visible is not None:
         conditions.append(col(ProcedureSnapshot.agency_code).in_(query.visible))
+    return conditions
+
+
+async def orphan_count(session: AsyncSession, province_code: str, query: OrphansQuery) -> int:
+    """How many orphans the query sees."""
+    rows = await session.exec(select(func.count()).where(*_orphan_conditions(province_code, query)))
+    return int(rows.one())
+
+
+async def configuration_agencies(
+    session: AsyncSession, province_code: str, query: ConfigurationsQuery
+) -> list[str]:
+    """The agencies having synced (or unsynced) configurations under the query's level and
+    agency, by code: the workbooks of a ZIP (an agency without a row of the reason asked for
+    yields no workbook)."""
+    agencies = await _agencies_of(session, province_code, query)
+    conditions = _configuration_conditions(province_code, query, agencies)
+    conditions.append(col(ProcedureSnapshot.synced).is_(query.synced))
+    rows = await session.exec(
+        select(col(ProcedureSnapshot.agency_code)).where(*conditions).distinct()
+    )
+    return sorted(rows.all())
+
+
+async def orphans_on_national(
+    session: AsyncSession, province_code: str, query: OrphansQuery
+) -> OrphanPage:
+    position = decode_cursor(query.cursor, KeyCursor)
+    conditions = _orphan_conditions(province_code, query)
     if position:
         conditions.append(col(ProcedureSnapshot.key) > position.key)
     rows = list(

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.dependencies import LangDep, ProvinceDep, ReaderDep, SessionDep, VisibleDep
+from app.exports.dossier_lists import MISMATCHES, OFFLINE, ORPHAN_TRANSACTIONS
 from app.read import dossiers
 from app.read.dossiers import MismatchesQuery, OfflineQuery, OrphanTransactionsQuery
-from app.routers.answers import AnswerCacheDep, json_body
+from app.routers.answers import AnswerCacheDep
+from app.routers.export_params import (
+    FIGURE_FORMATS,
+    FigureFormatParam,
+    FormatParam,
+    json_or_file,
+    with_exports,
+)
 from app.schemas.dossiers import (
     DossierDetail,
     MismatchPage,
@@ -40,9 +48,10 @@ DossierCode = Annotated[
     description="Fee-bearing dossiers whose payment is missing, wrong or not synchronised "
     "(semantics §3), one item per (dossier, reason), with counts per reason; filter by reason, "
     "agency (and its units) and received date.",
-    responses=problem_responses(*READER),
+    responses=with_exports(problem_responses(*READER)),
 )
 async def mismatches(
+    request: Request,
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
@@ -54,6 +63,7 @@ async def mismatches(
     include_descendants: bool = False,
     from_: Annotated[Day | None, Query(alias="from")] = None,
     to: Day | None = None,
+    format_: FormatParam = None,
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> Response:
@@ -68,10 +78,7 @@ async def mismatches(
         limit=limit,
         cursor=cursor,
     )
-    body = await answers.answer(
-        session, province, query, lambda: dossiers.mismatches(session, province, query)
-    )
-    return json_body(body)
+    return await json_or_file(request, session, province, answers, query, format_, MISMATCHES)
 
 
 @router.get(
@@ -80,9 +87,10 @@ async def mismatches(
     summary="Dossiers paid offline",
     description="Fee-bearing dossiers received in the period and paid outside the platform: "
     "per agency and payment method, then the dossiers.",
-    responses=problem_responses(*READER),
+    responses=with_exports(problem_responses(*READER)),
 )
 async def offline(
+    request: Request,
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
@@ -93,6 +101,7 @@ async def offline(
     to: Day,
     agency: AgencyParam = None,
     include_descendants: bool = True,
+    format_: FormatParam = None,
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> Response:
@@ -106,10 +115,7 @@ async def offline(
         limit=limit,
         cursor=cursor,
     )
-    body = await answers.answer(
-        session, province, query, lambda: dossiers.offline(session, province, query)
-    )
-    return json_body(body)
+    return await json_or_file(request, session, province, answers, query, format_, OFFLINE)
 
 
 @router.get(
@@ -118,9 +124,10 @@ async def offline(
     summary="Orphan platform transactions",
     description="Verified platform payments of the reconciled period that match no dossier: "
     "listed apart, never findings; with their count and amount.",
-    responses=problem_responses(*READER),
+    responses=with_exports(problem_responses(*READER), FIGURE_FORMATS),
 )
 async def orphan_transactions(
+    request: Request,
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
@@ -129,6 +136,7 @@ async def orphan_transactions(
     visible: VisibleDep,
     agency: AgencyParam = None,
     include_descendants: bool = True,
+    format_: FigureFormatParam = None,
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> Response:
@@ -141,10 +149,9 @@ async def orphan_transactions(
         limit=limit,
         cursor=cursor,
     )
-    body = await answers.answer(
-        session, province, query, lambda: dossiers.orphan_transactions(session, province, query)
+    return await json_or_file(
+        request, session, province, answers, query, format_, ORPHAN_TRANSACTIONS
     )
-    return json_body(body)
 
 
 @router.get(

@@ -7,24 +7,22 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.dependencies import LangDep, ProvinceDep, ReaderDep, SessionDep, VisibleDep
+from app.exports.procedure_lists import ORPHANS, SYNCED, UNSYNCED
 from app.read.procedures import (
     ConfigurationsQuery,
     ListView,
     OrphansQuery,
     ProcedureQuery,
-    configurations,
-    orphans_on_national,
     procedure_detail,
 )
-from app.routers.answers import AnswerCacheDep, json_body
+from app.routers.answers import AnswerCacheDep
 from app.routers.export_params import (
-    LIST_FORMATS,
+    FIGURE_FORMATS,
+    FigureFormatParam,
     FormatParam,
-    chosen_format,
-    export_filters,
+    json_or_file,
     with_exports,
 )
-from app.routers.worklist_exports import export_configurations
 from app.schemas.problems import READER, problem_responses
 from app.schemas.procedures import (
     UNSYNCED_EXAMPLE,
@@ -47,25 +45,6 @@ View = Annotated[
         "procedure and level, the letters' unit."
     ),
 ]
-
-
-async def _list(
-    request: Request,
-    session: SessionDep,
-    province: str,
-    answers: AnswerCacheDep,
-    query: ConfigurationsQuery,
-    fmt: str | None,
-) -> Response:
-    chosen = chosen_format(request, fmt, LIST_FORMATS)
-    if chosen != "json":
-        return await export_configurations(
-            request.app.state.session_factory, province, query, chosen, export_filters(request)
-        )
-    body = await answers.answer(
-        session, province, query, lambda: configurations(session, province, query)
-    )
-    return json_body(body)
 
 
 @router.get(
@@ -108,7 +87,7 @@ async def unsynced(
         limit=limit,
         cursor=cursor,
     )
-    return await _list(request, session, province, answers, query, format_)
+    return await json_or_file(request, session, province, answers, query, format_, UNSYNCED)
 
 
 @router.get(
@@ -147,7 +126,7 @@ async def synced(
         limit=limit,
         cursor=cursor,
     )
-    return await _list(request, session, province, answers, query, format_)
+    return await json_or_file(request, session, province, answers, query, format_, SYNCED)
 
 
 @router.get(
@@ -156,23 +135,22 @@ async def synced(
     summary="Orphans on national",
     description="N's payment information that matches no fee-bearing P configuration: P has no "
     "such item (`absent`) or charges no fee there (`without_fees`).",
-    responses=problem_responses(*READER),
+    responses=with_exports(problem_responses(*READER), FIGURE_FORMATS),
 )
 async def orphans(
+    request: Request,
     principal: ReaderDep,
     session: SessionDep,
     province: ProvinceDep,
     answers: AnswerCacheDep,
     lang: LangDep,
     visible: VisibleDep,
+    format_: FigureFormatParam = None,
     limit: Limit = 100,
     cursor: CursorParam = None,
 ) -> Response:
     query = OrphansQuery(lang=lang, visible=visible, limit=limit, cursor=cursor)
-    body = await answers.answer(
-        session, province, query, lambda: orphans_on_national(session, province, query)
-    )
-    return json_body(body)
+    return await json_or_file(request, session, province, answers, query, format_, ORPHANS)
 
 
 @router.get(
