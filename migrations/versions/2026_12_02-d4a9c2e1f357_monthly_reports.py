@@ -25,9 +25,7 @@ def upgrade() -> None:
         sa.Column("province_code", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
         sa.Column("month", sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
         sa.Column("frozen_at", app.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column(
-            "procedure_run_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True
-        ),
+        sa.Column("procedure_run_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
         sa.Column("dossier_run_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
