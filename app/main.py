@@ -31,6 +31,7 @@ from app.reconcile.runs import RunExecutor, Upstreams, default_upstreams, fail_a
 from app.reports.monthly import scheduled_freeze
 from app.retention import purge_expired
 from app.routers import (
+    agencies,
     dossiers,
     health,
     keys,
@@ -224,6 +225,7 @@ def create_app(
         runs.router,
         schedules.router,
         procedures.router,
+        agencies.router,
         dossiers.router,
         kpi.router,
         reports.router,
