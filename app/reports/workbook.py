@@ -4,18 +4,18 @@ The workbook's creation date is the report's ``frozen_at`` and its rows come fro
 bodies, so the same two frozen rows give the same file, byte for byte, however often it is asked
 for. Sheets: per level, per agency, online payment of the departments (CapDonVi 1) and of the
 districts (CapDonVi 2) worst first, overdue per unit, and the change against the previous frozen
-month. Changes in points are shown as percentages (-2.16 points as "-2.16%").
+month. Changes in points are plain numbers with two decimals (-2.16).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
 from fastapi import Response
 
-from app.exports.model import Column, ExportMeta, Lang, Sheet
+from app.exports.model import Column, ExportMeta, Lang, Sheet, listed
 from app.exports.responses import export_response
 from app.reports.change import level_order, report_change
 
@@ -68,8 +68,8 @@ OVERDUE_COLUMNS: Final = (
         "change",
         "Thay đổi so với tháng trước (điểm %)",
         "Change on the month before (points)",
-        "rate",
-        get=lambda row: _as_rate(row["change_points"]),
+        "decimal",
+        get=lambda row: row["change_points"],
     ),
     Column("open_past_due", "Tồn quá hạn cuối tháng", "Open past due at month end", "int"),
 )
@@ -84,8 +84,7 @@ CHANGE_COLUMNS: Final = (
         "points",
         "Thay đổi tỷ lệ (điểm %)",
         "Rate change (points)",
-        "rate",
-        get=lambda row: _as_rate(row["points"]),
+        "decimal",
     ),
     Column("previous_count", "Số tháng trước", "Count, previous month", "int"),
     Column("count", "Số tháng này", "Count, this month", "int"),
@@ -111,16 +110,6 @@ def _levels(body: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     """The levels as the letters list them (tinh, huyen, xa): the body's keys are sorted."""
     levels: Mapping[str, Mapping[str, Any]] = body["procedures"]["levels"]
     return sorted(levels.items(), key=lambda item: level_order(item[0]))
-
-
-def _as_rate(points: float | None) -> float | None:
-    """Points as the fraction a percentage format shows as those points."""
-    return None if points is None else points / 100
-
-
-async def _rows(rows: Iterable[Mapping[str, Any]]) -> AsyncIterator[Mapping[str, Any]]:
-    for row in rows:
-        yield row
 
 
 def _payment_rows(body: Mapping[str, Any], level: int | None) -> list[dict[str, Any]]:
@@ -231,33 +220,33 @@ def workbook_sheets(
     change = report_change(body, previous) if previous is not None else None
     levels = [{"level": level, **f} for level, f in _levels(body)]
     sheets = [
-        Sheet("Theo cấp", "By level", LEVEL_COLUMNS, _rows(levels)),
-        Sheet("Theo cơ quan", "By agency", AGENCY_COLUMNS, _rows(body["agencies"]["items"])),
+        Sheet("Theo cấp", "By level", LEVEL_COLUMNS, listed(levels)),
+        Sheet("Theo cơ quan", "By agency", AGENCY_COLUMNS, listed(body["agencies"]["items"])),
         Sheet(
             "TT trực tuyến - Sở, ngành",
             "Online payment - departments",
             PAYMENT_COLUMNS,
-            _rows(_payment_rows(body, 1)),
+            listed(_payment_rows(body, 1)),
         ),
         Sheet(
             "TT trực tuyến - Huyện",
             "Online payment - districts",
             PAYMENT_COLUMNS,
-            _rows(_payment_rows(body, 2)),
+            listed(_payment_rows(body, 2)),
         ),
     ]
     others = _payment_rows(body, None)
     if others:
         sheets.append(
-            Sheet("TT trực tuyến - Khác", "Online payment - other", PAYMENT_COLUMNS, _rows(others))
+            Sheet("TT trực tuyến - Khác", "Online payment - other", PAYMENT_COLUMNS, listed(others))
         )
     sheets += [
-        Sheet("Quá hạn", "Overdue", OVERDUE_COLUMNS, _rows(_overdue_rows(body, lang))),
+        Sheet("Quá hạn", "Overdue", OVERDUE_COLUMNS, listed(_overdue_rows(body, lang))),
         Sheet(
             "So với tháng trước",
             "Change vs previous month",
             CHANGE_COLUMNS,
-            _rows(_change_rows(change, lang)),
+            listed(_change_rows(change, lang)),
         ),
     ]
     return sheets
