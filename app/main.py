@@ -28,6 +28,7 @@ from app.metrics import BUILD_INFO
 from app.migrate import upgrade
 from app.models.types import utcnow
 from app.reconcile.runs import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
+from app.reports.monthly import scheduled_freeze
 from app.retention import purge_expired
 from app.routers import (
     agencies,
@@ -37,6 +38,7 @@ from app.routers import (
     kpi,
     procedures,
     reconcile,
+    reports,
     runs,
     schedules,
     webhooks,
@@ -151,8 +153,12 @@ def create_app(
         app.state.session_factory = factory
         app.state.executor = executor
         app.state.dispatcher = dispatcher
-        # The report's freeze (and any other job) is registered by setting
-        # app.state.scheduled_jobs before start-up; a scheduled job with none stays idle.
+        # The monthly report's freeze is the ``report`` job; a job set on
+        # app.state.scheduled_jobs before start-up (a test's, say) takes its place.
+        app.state.scheduled_jobs = {
+            "report": scheduled_freeze(factory, config.online_target),
+            **registered_jobs(app.state),
+        }
         jobs = registered_jobs(app.state)
         configured = config.schedule_cadences() if config.scheduler_enabled else {}
         cadences = fireable(configured, jobs)
@@ -222,6 +228,7 @@ def create_app(
         agencies.router,
         dossiers.router,
         kpi.router,
+        reports.router,
         keys.router,
         webhooks.router,
     ):

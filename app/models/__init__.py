@@ -6,6 +6,7 @@ from app.models.findings import Finding, FindingEvent, FindingStatus, SubjectKin
 from app.models.keys import ApiKey
 from app.models.outbox import OutboxEvent
 from app.models.procedures import Agency, ProcedureSnapshot
+from app.models.reports import MonthlyReport
 from app.models.runs import ACTIVE_STATUSES, Run, RunScope, RunStatus
 from app.models.schedules import ScheduleTick, TickOutcome
 from app.models.webhooks import WebhookEndpoint, WebhookSecret
@@ -20,6 +21,7 @@ __all__ = [
     "Finding",
     "FindingEvent",
     "FindingStatus",
+    "MonthlyReport",
     "OrphanTransaction",
     "OutboxEvent",
     "ProcedureSnapshot",
