@@ -16,7 +16,7 @@ class AgencyLevelFigures(ApiModel):
     agency_level: int | None = Field(
         description="CapDonVi: 1 province-level department, 2 district, 3 commune."
     )
-    level: str = Field(description="CapThucHien: `tinh`, `huyen`, `xa` (`\"\"` when absent).")
+    level: str = Field(description='CapThucHien: `tinh`, `huyen`, `xa` (`""` when absent).')
     fee_bearing: int = Field(description="Procedures (or configurations) with fees here.")
     synced: int
     not_synced: int
