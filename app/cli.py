@@ -199,8 +199,9 @@ KeyOption = Annotated[
         "an option stays in the shell's history)",
     ),
 ]
+# A string, not a Path: a Path drops the trailing '/' that says "a directory".
 OutOption = Annotated[
-    Path,
+    str,
     typer.Option(
         "--out",
         help="a directory (one that exists, or written with a trailing '/') for the file under "
@@ -257,7 +258,7 @@ def export(
     lang: Annotated[
         Literal["vi", "en"] | None, typer.Option(help="the file's language (default: vi)")
     ] = None,
-    out: OutOption = Path("."),
+    out: OutOption = ".",
     url: UrlOption = DEFAULT_URL,
     key: KeyOption = None,
 ) -> None:
@@ -305,7 +306,7 @@ def report_monthly(
             help="with --freeze: freeze even if the month's data is incomplete",
         ),
     ] = False,
-    out: OutOption = Path("."),
+    out: OutOption = ".",
     url: UrlOption = DEFAULT_URL,
     key: KeyOption = None,
 ) -> None:
@@ -369,6 +370,9 @@ def demo(
         str | None,
         typer.Option(help="procedures, dossiers or all (default: the scenario's story)"),
     ] = None,
+    out: Annotated[
+        Path, typer.Option(help="directory the demo writes its ZIP and workbook into")
+    ] = Path("demo-exports"),
 ) -> None:
     """Start simulated upstreams, the service on SQLite and a webhook subscriber; reconcile."""
     from app.demo import fresh_database, run_demo
@@ -384,6 +388,7 @@ def demo(
                 latency_ms=latency_ms,
                 webhook_url=webhook_url,
                 scope=scope,
+                out=out,
             )
         )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
+import secrets
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +55,7 @@ TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0, read=300.0)
 # Control characters, path separators and what Windows refuses in a name.
 _UNSAFE_IN_NAME: Final = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 _MAX_NAME_BYTES: Final = 255  # most file systems' limit on one name
+_BINARY: Final = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 _PARAMETER: Final = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
 
@@ -84,12 +85,11 @@ class Downloaded:
     media_type: str
 
 
-def output_target(out: Path | str) -> Target:
+def output_target(out: str) -> Target:
     """``--out`` as a directory (one that exists, or any path written with a trailing separator:
     created if needed) or as the file's own name."""
-    raw = str(out)
-    path = Path(raw)
-    if path.is_dir() or raw.endswith(("/", os.sep)):
+    path = Path(out)
+    if path.is_dir() or out.endswith(("/", os.sep)):
         return Target(path)
     return Target(path.parent, path.name)
 
@@ -245,9 +245,7 @@ async def download(
             final = target.directory / name
             try:
                 target.directory.mkdir(parents=True, exist_ok=True)
-                descriptor, temporary = tempfile.mkstemp(
-                    dir=target.directory, prefix=".recon-", suffix=".part"
-                )
+                descriptor, temporary = _create_temporary(target.directory)
             except OSError as exc:
                 raise DownloadError(f"cannot write into {target.directory}: {exc}", 1) from None
             try:
@@ -280,6 +278,18 @@ def _maybe_progress(console: Console | None) -> Iterator[Progress | None]:
         return
     with _progress(console) as progress:
         yield progress
+
+
+def _create_temporary(directory: Path) -> tuple[int, str]:
+    """A new hidden file in ``directory`` (the same file system, so the rename is atomic), created
+    with the mode the umask gives like any file the user writes (``mkstemp``'s 0600 would keep
+    a shared export directory's readers out)."""
+    while True:
+        path = directory / f".recon-{secrets.token_hex(6)}.part"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o666), str(path)
+        except FileExistsError:
+            continue
 
 
 def _remove(path: str) -> None:
