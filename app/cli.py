@@ -274,7 +274,13 @@ def export(
     async def _run() -> Path:
         async with service_client(url, key) as http:
             saved = await download(
-                http, route, params, output_target(out), fallback_name=fallback, console=errors
+                http,
+                route,
+                params,
+                output_target(out),
+                fallback_name=fallback,
+                expect=fmt,
+                console=errors,
             )
         return saved.path
 
@@ -344,6 +350,7 @@ def report_monthly(
                     [("month", month), ("format", fmt)],
                     output_target(out),
                     fallback_name=f"monthly-report-{month}.{fmt}",
+                    expect=fmt,
                     console=errors,
                 )
             except DownloadError as exc:

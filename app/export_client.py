@@ -34,6 +34,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from app.exports.negotiate import MEDIA_TYPES
+
 __all__ = [
     "DEFAULT_URL",
     "DownloadError",
@@ -223,17 +225,27 @@ async def download(
     target: Target,
     *,
     fallback_name: str,
+    expect: str | None = None,
     console: Console | None = None,
 ) -> Downloaded:
     """GET ``path`` and write its body into ``target``, with a progress bar on ``console`` (bytes
     against ``Content-Length`` when the answer has one, indeterminate for a streamed CSV).
-    ``fallback_name``: the name when neither the target nor the answer gives one. Raises
+    ``fallback_name``: the name when neither the target nor the answer gives one; ``expect``:
+    the format asked for (``xlsx``, ``csv``, ``zip``, ``json``), an answer of another media type
+    is refused (an endpoint without files ignores ``format`` and answers JSON). Raises
     ``DownloadError``; nothing is left behind then."""
     with reaching(str(http.base_url).rstrip("/")):
         async with http.stream("GET", path, params=list(params)) as response:
             if response.status_code >= 400:
                 await response.aread()
                 raise DownloadError(problem_message(response), 1, response.status_code)
+            media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if expect and media_type and media_type != MEDIA_TYPES[expect]:
+                raise DownloadError(
+                    f"{path} answered {media_type}, not {expect}: does it offer {expect} files?",
+                    1,
+                    response.status_code,
+                )
             name = (
                 target.filename
                 or filename_from_disposition(response.headers.get("content-disposition"))
@@ -267,7 +279,6 @@ async def download(
             except BaseException:
                 _remove(temporary)
                 raise
-    media_type = response.headers.get("content-type", "").split(";")[0].strip()
     return Downloaded(final, size, media_type)
 
 

@@ -320,3 +320,14 @@ def test_safe_filename_keeps_the_extension_within_255_bytes() -> None:
     assert long.endswith(".xlsx")
     assert len(long.encode()) <= 255
     assert safe_filename("a\\b/c\x00d.csv") == "a_b_c_d.csv"
+
+
+def test_an_answer_in_another_format_is_refused_and_not_written(
+    service: respx.MockRouter, tmp_path: Path
+) -> None:
+    # An endpoint that offers no files ignores ?format= and answers its JSON.
+    service.get("/runs").respond(200, json={"items": [], "next_cursor": None})
+    result = run("export", "runs", "--format", "xlsx", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert "/runs answered application/json, not xlsx" in result.output
+    assert files_in(tmp_path) == []
