@@ -355,7 +355,7 @@ def report_monthly(
                 )
             except DownloadError as exc:
                 if exc.status == 404 and not freeze:
-                    exc.message += " (freeze it with --freeze, with an operator key)"
+                    exc.message += " (not frozen yet? --freeze freezes it, with an operator key)"
                 raise
         return saved.path
 

@@ -178,7 +178,9 @@ def problem_message(response: httpx.Response) -> str:
         for error in body.get("errors") or []:
             if isinstance(error, Mapping):
                 where = ".".join(str(part) for part in error.get("location") or [])
-                message += f"\n  {where}: {error.get('message', '')}"
+                line = f"{where}: {error.get('message', '')}"
+                if line not in message:  # the detail often is the first error already
+                    message += f"\n  {line}"
         return message
     text = response.text.strip()[:200]
     return f"HTTP {response.status_code} {response.reason_phrase}" + (f": {text}" if text else "")

@@ -331,3 +331,16 @@ def test_an_answer_in_another_format_is_refused_and_not_written(
     assert result.exit_code == 1
     assert "/runs answered application/json, not xlsx" in result.output
     assert files_in(tmp_path) == []
+
+
+def test_a_validation_detail_is_not_repeated(service: respx.MockRouter, tmp_path: Path) -> None:
+    error = {"location": ["query", "level"], "message": "Input should be 'tinh'", "type": "x"}
+    service.get("/procedures/unsynced").respond(
+        422,
+        json={"title": "Unprocessable Content", "detail": "query.level: Input should be 'tinh'",
+              "status": 422, "errors": [error]},
+        headers={"content-type": "application/problem+json"},
+    )  # fmt: skip
+    result = run("export", "procedures/unsynced", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output.count("query.level") == 1
