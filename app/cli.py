@@ -208,7 +208,7 @@ OutOption = Annotated[
         "the service's name, or the file's own name; an existing file is replaced",
     ),
 ]
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
 
 def _as_client(work: Callable[[], Coroutine[None, None, _T]]) -> _T:
@@ -221,6 +221,10 @@ def _as_client(work: Callable[[], Coroutine[None, None, _T]]) -> _T:
     except DownloadError as exc:
         errors.print(f"[red]error[/red]: {escape(exc.message)}", highlight=False)
         raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        # The temporary file is already gone (download removes it on any interruption).
+        errors.print("interrupted: nothing written", highlight=False)
+        raise typer.Exit(130) from None
 
 
 def _pairs(raw: list[str] | None) -> list[tuple[str, str]]:
