@@ -30,6 +30,7 @@ from app.models.types import utcnow
 from app.reconcile.runs import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
 from app.retention import purge_expired
 from app.routers import (
+    agencies,
     dossiers,
     health,
     keys,
@@ -218,6 +219,7 @@ def create_app(
         runs.router,
         schedules.router,
         procedures.router,
+        agencies.router,
         dossiers.router,
         kpi.router,
         keys.router,

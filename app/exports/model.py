@@ -7,23 +7,33 @@ and its kind) and hand the rows over as an async iterable consumed once; the wri
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
 from app.domain.reasons import Lang, Text
 
-__all__ = ["KINDS", "Column", "ExportMeta", "Figure", "Kind", "Lang", "Sheet", "Text"]
+__all__ = ["KINDS", "Column", "ExportMeta", "Figure", "Kind", "Lang", "Sheet", "Text", "listed"]
 
-Kind = Literal["text", "int", "rate", "money", "date", "datetime", "bool"]
-KINDS: Final[tuple[Kind, ...]] = ("text", "int", "rate", "money", "date", "datetime", "bool")
+Kind = Literal["text", "int", "decimal", "rate", "money", "date", "datetime", "bool"]
+KINDS: Final[tuple[Kind, ...]] = (
+    "text",
+    "int",
+    "decimal",
+    "rate",
+    "money",
+    "date",
+    "datetime",
+    "bool",
+)
 
 # Characters, as Excel counts a column's width: wide enough for the values of the kind
 # (a 12-digit amount with its separators, "dd/mm/yyyy hh:mm") without the officer resizing.
 DEFAULT_WIDTHS: Final[Mapping[Kind, float]] = {
     "text": 30,
     "int": 12,
+    "decimal": 12,
     "rate": 10,
     "money": 18,
     "date": 12,
@@ -56,6 +66,12 @@ class Column:
             return self.width
         header = min(len(self.header(lang)) + 2, MAX_HEADER_WIDTH)
         return max(DEFAULT_WIDTHS[self.kind], header)
+
+
+async def listed(rows: Iterable[Mapping[str, Any]]) -> AsyncIterator[Mapping[str, Any]]:
+    """Rows already in memory (a figure's few dozen units) as the async rows a sheet takes."""
+    for row in rows:
+        yield row
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,7 +111,7 @@ def cell(kind: Kind, value: Any) -> Value:
         return None
     if kind == "text":
         return text(value)
-    if kind in ("int", "money", "rate"):
+    if kind in ("int", "decimal", "money", "rate"):
         return _number(value)
     if kind == "date":
         return _day(value)

@@ -57,6 +57,7 @@ SHEET_NAME_MAX: Final = 31
 
 NUMBER_FORMATS: Final[Mapping[Kind, str]] = {
     "int": "#,##0",
+    "decimal": "0.00",
     "money": "#,##0",
     "rate": "0.00%",
     "date": "dd/mm/yyyy",

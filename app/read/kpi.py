@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from sqlalchemy import case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.domain.reasons import Lang, Text
 from app.domain.values import local_day_end, local_day_start
 from app.errors import BadRequest
 from app.models import Agency, Dossier, RunScope
@@ -23,6 +24,14 @@ from app.reconcile.normalize import normalize_code
 
 Group = Literal["agency", "parent", "province"]
 PROVINCE = "province"
+
+# The letters' two tables (seed 000): province-level departments and boards (CapDonVi 1) apart
+# from districts (CapDonVi 2), each unit under the section of its top-level unit.
+SECTIONS: Final[tuple[tuple[str, int | None, Text], ...]] = (
+    ("departments", 1, Text("Sở, ban, ngành cấp tỉnh", "Province-level departments")),
+    ("districts", 2, Text("UBND cấp huyện (cùng các xã)", "Districts (with their communes)")),
+    ("other", None, Text("Đơn vị khác", "Other units")),
+)
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,7 @@ class OnlinePaymentQuery:
     group: Group = "agency"
     level: int | None = None
     visible: frozenset[str] | None = None
+    lang: Lang = "vi"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +202,32 @@ async def online_payment(
         "coverage": await coverage(session, province_code, start, end),
         "province": row(PROVINCE, province),
         "items": items,
+        "sections": [] if group == "province" else _sections(tree, items, query.lang),
     }
+
+
+def _section_of(tree: Hierarchy, unit: str) -> str:
+    top_level = tree.levels.get(tree.root(unit))
+    return next((key for key, level, _ in SECTIONS if level == top_level), "other")
+
+
+def _sections(tree: Hierarchy, items: list[dict[str, Any]], lang: Lang) -> list[dict[str, Any]]:
+    """The items split as the letters print them, each section worst first (the items' order),
+    with how many of its units met the target; "other" only when some unit falls in it."""
+    sections = []
+    for key, level, title in SECTIONS:
+        rows = [item for item in items if _section_of(tree, item["group"]) == key]
+        if rows or level is not None:
+            sections.append(
+                {
+                    "section": key,
+                    "title": title.get(lang),
+                    "units": len(rows),
+                    "met": sum(1 for item in rows if item["met"]),
+                    "items": rows,
+                }
+            )
+    return sections
 
 
 def parse_month(text: str, name: str) -> tuple[int, int]:
@@ -319,5 +354,18 @@ async def overdue(session: AsyncSession, province_code: str, query: OverdueQuery
         "province": series(PROVINCE),
         "items": []
         if group == "province"
-        else [{"group": key, "name": tree.names.get(key), "months": series(key)} for key in keys],
+        else _worst_first(
+            [{"group": key, "name": tree.names.get(key), "months": series(key)} for key in keys]
+        ),
     }
+
+
+def _worst_first(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Highest overdue rate of the last month first; groups with nothing finished then last."""
+
+    def badness(group: dict[str, Any]) -> tuple[float, int, str]:
+        last = group["months"][-1]
+        rate = last["rate"]
+        return (-rate if rate is not None else 1.0, -last["open_past_due"], group["group"])
+
+    return sorted(groups, key=badness)

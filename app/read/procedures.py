@@ -83,7 +83,7 @@ def _earliest(findings: list[Finding]) -> str | None:
     return min(f.first_seen_at for f in findings).isoformat()
 
 
-def _run_ref(run: Run | None) -> RunRef | None:
+def run_ref(run: Run | None) -> RunRef | None:
     if run is None:
         return None
     return RunRef(
@@ -230,7 +230,7 @@ async def configurations(
         items, next_cursor = await _configuration_items(session, province_code, query, agencies)
     return UnsyncedPage(
         summary=summary,
-        as_of=_run_ref(complete.run if complete else None),
+        as_of=run_ref(complete.run if complete else None),
         view=query.view,
         items=items,
         next_cursor=next_cursor,
@@ -405,7 +405,7 @@ async def orphans_on_national(
     names = await _agency_names(session, province_code, {row.agency_code for row in page})
     complete = await latest_complete(session, province_code, RunScope.PROCEDURES)
     return OrphanPage(
-        as_of=_run_ref(complete.run if complete else None),
+        as_of=run_ref(complete.run if complete else None),
         items=[
             OrphanItem(
                 procedure_code=row.procedure_code,

@@ -25,6 +25,14 @@ class OnlinePaymentRow(ApiModel):
     met: bool
 
 
+class OnlinePaymentSection(ApiModel):
+    section: str = Field(description="`departments` (CapDonVi 1), `districts` (2) or `other`.")
+    title: str = Field(description="The section's title in `lang`.")
+    units: int
+    met: int = Field(description="Units of the section that met the target.")
+    items: list[OnlinePaymentRow] = Field(description="Worst portal rate first.")
+
+
 class OnlinePayment(ApiModel):
     from_: Day = Field(alias="from")
     to: Day
@@ -33,6 +41,11 @@ class OnlinePayment(ApiModel):
     coverage: Coverage
     province: OnlinePaymentRow
     items: list[OnlinePaymentRow] = Field(description="Worst portal rate first.")
+    sections: list[OnlinePaymentSection] = Field(
+        default_factory=list,
+        description="The items as the letters print them: departments, then districts (each "
+        "unit under its top-level unit's section); empty with `group=province`.",
+    )
 
 
 class OverdueMonth(ApiModel):
@@ -56,7 +69,9 @@ class Overdue(ApiModel):
     group: str
     coverage: Coverage
     province: list[OverdueMonth]
-    items: list[OverdueGroup]
+    items: list[OverdueGroup] = Field(
+        description="Worst first: the highest overdue rate of the last month."
+    )
 
 
 ONLINE_PAYMENT_EXAMPLE = {

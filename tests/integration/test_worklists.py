@@ -198,3 +198,102 @@ async def test_an_agency_key_sees_its_agency_and_nothing_else(
     revoked = await service.http.delete(f"/keys/{created.json()['id']}", headers=service.auth)
     assert revoked.status_code in (200, 204), revoked.text
     assert (await service.http.get("/procedures/unsynced", headers=officer)).status_code == 401
+
+
+def _expected_summary(
+    configurations: list[dict[str, Any]], unit_of: Any, view: str
+) -> dict[tuple[str, str], tuple[int, int, Counter[str]]]:
+    """The summary computed from the two lists' configurations, the slow obvious way."""
+    if view == "configuration":
+        groups: dict[tuple[str, str], list[list[dict[str, Any]]]] = {}
+        for item in configurations:
+            key = (unit_of(item["agency_code"]), item["level"] or "")
+            groups.setdefault(key, []).append([item])
+    else:
+        by_procedure: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for item in configurations:
+            key3 = (unit_of(item["agency_code"]), item["level"] or "", item["procedure_code"])
+            by_procedure.setdefault(key3, []).append(item)
+        groups = {}
+        for (unit, level, _), members in by_procedure.items():
+            groups.setdefault((unit, level), []).append(members)
+    expected = {}
+    for key, units in groups.items():
+        synced = sum(1 for members in units if all(not m["reasons"] for m in members))
+        reasons: Counter[str] = Counter()
+        for members in units:
+            reasons.update({r for m in members for r in m["reasons"]})
+        expected[key] = (len(units), synced, reasons)
+    return expected
+
+
+async def test_agency_summary_in_both_views_and_as_files(
+    tay_ninh_clean: SimulatorServer, database_url: str, service_factory: Any
+) -> None:
+    service = await service_factory(settings_for(tay_ninh_clean, database_url))
+    run = await service.reconcile(**PERIOD)
+    assert run["status"] == "succeeded", run["errors"]
+    _, unsynced = await every_item(service, "/procedures/unsynced")
+    _, synced = await every_item(service, "/procedures/synced")
+    configurations = unsynced + synced
+    async with service.app.state.session_factory() as session:
+        tree = await hierarchy(session, "H53")
+
+    for view, group, unit_of in [
+        ("procedure", "agency", lambda code: code),
+        ("configuration", "agency", lambda code: code),
+        ("procedure", "parent", tree.root),
+    ]:
+        response = await service.get("/agencies/summary", params={"view": view, "group": group})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        got = {
+            (i["agency_code"], i["level"]): (i["fee_bearing"], i["synced"], Counter(i["reasons"]))
+            for i in body["items"]
+        }
+        assert got == _expected_summary(configurations, unit_of, view), (view, group)
+        rates = [2.0 if i["rate"] is None else i["rate"] for i in body["items"]]
+        assert rates == sorted(rates), "worst first"
+        assert set(body["reason_titles"]) == {r for i in body["items"] for r in i["reasons"]}
+    # The letters' figure for the province: 543 at level tinh, 195 synced, 348 not.
+    assert body["province"]["tinh"]["fee_bearing"] == 543
+    assert body["province"]["tinh"]["not_synced"] == 348
+
+    response = await service.get("/agencies/summary", params={"format": "xlsx", "level": "tinh"})
+    assert response.status_code == 200, response.text
+    assert "tong-hop-co-quan-H53.xlsx" in response.headers["content-disposition"]
+    as_json = (await service.get("/agencies/summary", params={"level": "tinh"})).json()
+    book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
+    rows = list(book.worksheets[1].iter_rows(values_only=True))
+    header, data = rows[0], rows[1:]
+    assert header[:7] == (
+        "Mã cơ quan",
+        "Tên cơ quan",
+        "Cấp thực hiện",
+        "Số TTHC có thu phí",
+        "Đã đồng bộ",
+        "Chưa đồng bộ",
+        "Tỷ lệ đồng bộ",
+    )
+    assert [r[0] for r in data] == [i["agency_code"] for i in as_json["items"]]
+    assert sum(r[5] for r in data) == sum(i["not_synced"] for i in as_json["items"])
+    for code, title in as_json["reason_titles"].items():
+        column = header.index(CATALOGUE[code].title.vi)
+        assert title == CATALOGUE[code].title.vi
+        assert sum(r[column] for r in data) == sum(
+            i["reasons"].get(code, 0) for i in as_json["items"]
+        )
+    summary = list(book.worksheets[0].iter_rows(values_only=True))
+    assert any(row[0] == "Cấp tỉnh: chưa đồng bộ" and row[1] == 348 for row in summary)
+
+    response = await service.get(
+        "/agencies/summary", params={"format": "csv", "view": "configuration", "lang": "en"}
+    )
+    assert response.content.startswith(codecs.BOM_UTF8)
+    lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert lines[0][:3] == ["Agency code", "Agency", "Level"]
+    configuration_json = (
+        await service.get("/agencies/summary", params={"view": "configuration"})
+    ).json()
+    assert len(lines) - 1 == len(configuration_json["items"])
+    assert all(unicodedata.is_normalized("NFC", cell) for line in lines for cell in line)
