@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 import httpx
 import uvicorn
 from cryptography.fernet import Fernet
-from fastapi import FastAPI
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -96,9 +95,10 @@ async def run_demo(
             values["log_level"] = "WARNING"
         settings = Settings(_env_file=None, **values)
         console.print(f"[bold]Simulated upstreams[/bold] ({scenario}) at {sim.base_url}")
-        app = create_app(settings)
         server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None)
+            uvicorn.Config(
+                create_app(settings), host=host, port=port, log_level="warning", log_config=None
+            )
         )
         serving = asyncio.create_task(server.serve())
         while not server.started:
@@ -127,7 +127,7 @@ async def run_demo(
                     await print_figures(http, body["period_from"], body["period_to"])
                 await _show_webhooks(http, receiver, subscriber, run, external=bool(webhook_url))
                 if scope in ("procedures", "all"):
-                    exported = await _write_exports(http, out, scenario, demo_exports(app))
+                    exported = await _write_exports(http, out, scenario)
             else:
                 console.print(f"[red]run ended {run['status']}[/red]: {run['errors']}")
         console.print(
@@ -161,30 +161,20 @@ class DemoExport:
 
 # The files an agency's officers are sent: the province-level worklist, one workbook per agency
 # in a ZIP, and the province's summary workbook.
-AGENCY_ZIP: Final = DemoExport(
-    "unsynced procedures at tinh level, one workbook per agency",
-    "/procedures/unsynced",
-    (("format", "zip"), ("level", "tinh")),
+DEMO_EXPORTS: Final = (
+    DemoExport(
+        "unsynced procedures at tinh level, one workbook per agency",
+        "/procedures/unsynced",
+        (("format", "zip"), ("level", "tinh")),
+    ),
+    DemoExport(
+        "summary workbook, per agency and level", "/agencies/summary", (("format", "xlsx"),)
+    ),
 )
-SUMMARY: Final = DemoExport(
-    "summary workbook, per agency and level", "/agencies/summary", (("format", "xlsx"),)
-)
-# /agencies/summary is being built beside this: until the service has it, the summary is the
-# unsynced list as one workbook. Drop this once both are on main.
-SUMMARY_STANDIN: Final = DemoExport(
-    "summary workbook (every unsynced configuration)",
-    "/procedures/unsynced",
-    (("format", "xlsx"),),
-)
-
-
-def demo_exports(app: FastAPI) -> tuple[DemoExport, ...]:
-    served = {getattr(route, "path", None) for route in app.routes}
-    return AGENCY_ZIP, SUMMARY if SUMMARY.path in served else SUMMARY_STANDIN
 
 
 async def _write_exports(
-    http: httpx.AsyncClient, out: Path, scenario: str, exports: tuple[DemoExport, ...]
+    http: httpx.AsyncClient, out: Path, scenario: str
 ) -> list[tuple[DemoExport, Downloaded]]:
     """Download the demo's files into ``out`` as ``recon export`` would; a refused one is said and
     skipped (the demo keeps serving)."""
@@ -194,7 +184,7 @@ async def _write_exports(
         f"into {escape(str(out))}/"
     )
     written = []
-    for export in exports:
+    for export in DEMO_EXPORTS:
         fmt = dict(export.params)["format"]
         fallback = f"{export.path.rsplit('/', 1)[-1]}.{fmt}"
         try:

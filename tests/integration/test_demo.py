@@ -9,9 +9,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from fastapi import FastAPI
 
-from app.demo import AGENCY_ZIP, SUMMARY, SUMMARY_STANDIN, demo_exports, fresh_database, run_demo
+from app.demo import DEMO_EXPORTS, fresh_database, run_demo
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +44,7 @@ async def test_the_demo_writes_a_zip_of_workbooks_with_rows(
     printed = capsys.readouterr().out
 
     written = sorted(out.iterdir())
-    assert len(written) == 2  # the ZIP and the summary workbook
+    assert len(written) == len(DEMO_EXPORTS)  # the ZIP and the summary workbook
     assert not [path for path in written if path.name.startswith(".")]  # no temporary file left
     (archive_path,) = [path for path in written if path.suffix == ".zip"]
     with zipfile.ZipFile(archive_path) as archive:
@@ -71,11 +70,3 @@ async def test_the_demo_writes_a_zip_of_workbooks_with_rows(
     assert 'curl -fsS -H "Authorization: Bearer $RECON_API_KEY"' in printed
     assert "?format=zip&level=tinh" in printed
     assert "recon export procedures/unsynced --format zip -p level=tinh --out" in printed
-
-
-def test_the_summary_workbook_is_the_agency_summary_once_served() -> None:
-    without = FastAPI()
-    with_summary = FastAPI()
-    with_summary.get("/agencies/summary")(lambda: {})
-    assert demo_exports(without) == (AGENCY_ZIP, SUMMARY_STANDIN)
-    assert demo_exports(with_summary) == (AGENCY_ZIP, SUMMARY)
