@@ -6,19 +6,24 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shlex
 import socket
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlencode
 
 import httpx
 import uvicorn
 from cryptography.fernet import Fernet
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from app.background_server import BackgroundServer
+from app.export_client import Downloaded, DownloadError, Target, download
 from app.main import create_app
 from app.settings import Settings
 from app.simulator.faults import Faults
@@ -57,7 +62,10 @@ async def run_demo(
     latency_ms: int,
     webhook_url: str | None = None,
     scope: str | None = None,
+    out: Path = Path("demo-exports"),
+    serve: bool = True,
 ) -> None:
+    """``serve``: keep serving until Ctrl-C once the story is told (tests say False)."""
     _require_free_port(host, port)
     scope = scope or next(i.demo_scope for i in list_scenarios() if i.name == scenario)
     admin_key = "rk_demo_" + secrets.token_urlsafe(18)
@@ -111,12 +119,15 @@ async def run_demo(
                 "period_to": period.period_end.isoformat(),
             }
             run = await _reconcile(http, body)
+            exported: list[tuple[DemoExport, Downloaded]] = []
             if run["status"] == "succeeded":
                 if scope in ("procedures", "all"):
                     await _print_results(http)
                 if scope in ("dossiers", "all"):
                     await print_figures(http, body["period_from"], body["period_to"])
                 await _show_webhooks(http, receiver, subscriber, run, external=bool(webhook_url))
+                if scope in ("procedures", "all"):
+                    exported = await _write_exports(http, out, scenario)
             else:
                 console.print(f"[red]run ended {run['status']}[/red]: {run['errors']}")
         console.print(
@@ -129,10 +140,105 @@ async def run_demo(
             "&group=parent'\n"
             f"  curl -H 'Authorization: Bearer {admin_key}' "
             f"'{base}/webhooks/endpoints/{subscriber['id']}/deliveries?limit=3'\n"
-            f"  curl {base}/health/ready\n"
-            "Serving until Ctrl-C."
+            f"  curl {base}/health/ready"
         )
+        if exported:
+            _print_export_commands(exported, base, admin_key)
+        if not serve:
+            server.should_exit = True
+            await serving
+            return
+        console.print("Serving until Ctrl-C.")
         await serving
+
+
+@dataclass(frozen=True)
+class DemoExport:
+    what: str
+    path: str
+    params: tuple[tuple[str, str], ...]
+
+
+# The files an agency's officers are sent: the province-level worklist, one workbook per agency
+# in a ZIP, and the province's summary workbook.
+DEMO_EXPORTS: Final = (
+    DemoExport(
+        "unsynced procedures at tinh level, one workbook per agency",
+        "/procedures/unsynced",
+        (("format", "zip"), ("level", "tinh")),
+    ),
+    DemoExport(
+        "summary workbook, per agency and level", "/agencies/summary", (("format", "xlsx"),)
+    ),
+)
+
+
+async def _write_exports(
+    http: httpx.AsyncClient, out: Path, scenario: str
+) -> list[tuple[DemoExport, Downloaded]]:
+    """Download the demo's files into ``out`` as ``recon export`` would; a refused one is said and
+    skipped (the demo keeps serving)."""
+    province = next(i.province_code for i in list_scenarios() if i.name == scenario)
+    console.print(
+        f"\n[bold]Exports[/bold] of scenario {escape(scenario)} (province {province}) "
+        f"into {escape(str(out))}/"
+    )
+    written = []
+    for export in DEMO_EXPORTS:
+        fmt = dict(export.params)["format"]
+        fallback = f"{export.path.rsplit('/', 1)[-1]}.{fmt}"
+        try:
+            saved = await download(
+                http,
+                export.path,
+                export.params,
+                Target(out),
+                fallback_name=fallback,
+                expect=fmt,
+                console=console,
+            )
+        except DownloadError as exc:
+            console.print(f"[red]{escape(export.what)} not written[/red]: {escape(exc.message)}")
+            continue
+        console.print(
+            f"  {escape(str(saved.path))} ({saved.size:,} bytes): {escape(export.what)}",
+            soft_wrap=True,
+        )
+        written.append((export, saved))
+    return written
+
+
+def _print_export_commands(
+    exported: list[tuple[DemoExport, Downloaded]], base: str, key: str
+) -> None:
+    """The same files with curl and with ``recon export``. The key is the demo's throwaway one,
+    already printed above; the commands read it from the environment."""
+    console.print(
+        "\n[bold]The same files again[/bold] (curl, or recon export with its progress bar):"
+    )
+    lines = [
+        f"  export RECON_URL={shlex.quote(base)} RECON_API_KEY={shlex.quote(key)}",
+    ]
+    for export, saved in exported:
+        url = f"$RECON_URL{export.path}?{urlencode(export.params)}"
+        lines.append(
+            f'  curl -fsS -H "Authorization: Bearer $RECON_API_KEY" '
+            f'-o {shlex.quote(str(saved.path))} "{url}"'
+        )
+    for export, saved in exported:
+        fmt = dict(export.params)["format"]
+        options = " ".join(
+            f"-p {shlex.quote(f'{k}={v}')}" for k, v in export.params if k != "format"
+        )
+        directory = shlex.quote(f"{saved.path.parent}/")
+        lines.append(
+            f"  uv run recon export {export.path.lstrip('/')} --format {fmt}"
+            + (f" {options}" if options else "")
+            + f" --out {directory}"
+        )
+    for line in lines:
+        # Not wrapped, not marked up: a command that is copied must be the command.
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 async def _reconcile(http: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
