@@ -60,6 +60,12 @@ def _plain(item: Any) -> dict[str, Any]:
     }
 
 
+def _without_summary(query: ListQuery) -> dict[str, bool]:
+    """A list whose query can leave out its whole-list counts (``with_summary``) counts them on
+    the first page only: the file's summary sheet has them, the rows do not need them again."""
+    return {"with_summary": False} if "with_summary" in query.__dataclass_fields__ else {}
+
+
 async def every_item(
     factory: SessionFactory, province_code: str, read: Read[Q], query: Q
 ) -> AsyncIterator[dict[str, Any]]:
@@ -73,7 +79,7 @@ async def every_item(
             cursor = _field(page, "next_cursor")
             if not cursor:
                 return
-            page_query = replace(page_query, cursor=cursor)
+            page_query = replace(page_query, cursor=cursor, **_without_summary(page_query))
 
 
 async def per_agency(

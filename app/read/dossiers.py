@@ -50,6 +50,8 @@ class MismatchesQuery:
     visible: frozenset[str] | None = None
     limit: int = 100
     cursor: str | None = None
+    # The counts per reason cover the whole list: an export paging through it counts them once.
+    with_summary: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +163,15 @@ async def mismatches(
     joined = (col(Dossier.province_code) == col(Finding.province_code)) & (
         col(Dossier.key) == col(Finding.subject_key)
     )
-    by_reason = await session.exec(
-        select(col(Finding.reason), func.count())
-        .join(Dossier, joined, isouter=True)
-        .where(*conditions)
-        .group_by(col(Finding.reason))
-    )
-    summary = dict(sorted((r, int(n)) for r, n in by_reason.all()))
+    summary: dict[str, int] = {}
+    if query.with_summary:
+        by_reason = await session.exec(
+            select(col(Finding.reason), func.count())
+            .join(Dossier, joined, isouter=True)
+            .where(*conditions)
+            .group_by(col(Finding.reason))
+        )
+        summary = dict(sorted((r, int(n)) for r, n in by_reason.all()))
     if reason is not None:
         conditions.append(col(Finding.reason) == reason)
     if after is not None:

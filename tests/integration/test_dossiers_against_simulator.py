@@ -467,6 +467,8 @@ READ_ENDPOINTS: dict[str, tuple[str, dict[str, str]]] = {
     "/dossiers/{code}": ("detail", {}),
     "/kpi/online-payment": ("scoped", {**PERIOD_PARAMS, "group": "agency"}),
     "/kpi/overdue": ("scoped", {**MONTHS, "group": "agency"}),
+    "/reports/monthly": ("province", {"month": "2023-11"}),
+    "/reports/monthly/months": ("province", {}),
     "/keys": ("role", {}),
     "/webhooks/endpoints": ("role", {}),
     "/webhooks/endpoints/{endpoint_id}": ("role", {}),
