@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -130,7 +130,13 @@ def problem(
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
-    async def _domain(request: Request, exc: ProblemError) -> JSONResponse:
+    async def _domain(request: Request, exc: ProblemError) -> Response:
+        # The console (app/console) answers its own pages' errors as pages, not JSON.
+        render_page = getattr(request.app.state, "html_problem", None)
+        if render_page is not None:
+            page = render_page(request, exc)
+            if page is not None:
+                return cast(Response, page)
         return problem(
             exc.status,
             exc.title,
@@ -142,7 +148,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _database(request: Request, exc: DBAPIError) -> Response:
         if query_canceled(exc):
             logger.warning("query cancelled on %s %s: %s", request.method, request.url.path, exc)
             return await _domain(request, query_timeout())
@@ -160,7 +166,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _internal(request)
 
     @app.exception_handler(PoolTimeout)
-    async def _pool(request: Request, exc: PoolTimeout) -> JSONResponse:
+    async def _pool(request: Request, exc: PoolTimeout) -> Response:
         # Every pooled connection stayed busy for the pool's timeout: as unavailable as a
         # cancelled query, and as temporary.
         logger.warning(

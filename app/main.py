@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from app.body_limit import BodyLimit
+from app.console import install_console
 from app.db import create_engine, create_session_factory
 from app.docs import install_docs
 from app.errors import install_error_handlers
@@ -234,6 +235,7 @@ def create_app(
     ):
         app.include_router(router)
     install_docs(app)
+    install_console(app)
     return app
 
 

@@ -127,6 +127,16 @@ class ProvinceSettings(BaseModel):
         return value.strip().upper()
 
 
+def _yearly(listed: str, year: int, default: float) -> float:
+    """The value for ``year`` in ``"2023:0.3,2025:0.5"``, else ``default``."""
+    for part in listed.split(","):
+        if ":" in part:
+            listed_year, value = part.split(":", 1)
+            if listed_year.strip() == str(year):
+                return float(value)
+    return default
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -138,6 +148,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     recon_admin_key: SecretStr | None = None
     recon_auto_migrate: bool = True
+    # A console sign-in lasts this long from the moment it was made, then asks for the key again.
+    console_session_hours: float = Field(default=8, gt=0, le=24 * 30)
     # Logging (app/logs.py): every line JSON or structlog's console rendering, from this level.
     log_format: Literal["json", "console"] = "console"
     log_level: str = "INFO"
@@ -427,13 +439,16 @@ class Settings(BaseSettings):
     online_payment_target: float = Field(default=0.3, ge=0, le=1)
     online_payment_targets: str = ""
 
+    # The share of fee-bearing procedures to be provided (synced) on the portal, per year, the
+    # same way (Tây Ninh's letter: 60 % for 2023). The console draws it against the rate.
+    procedure_sync_target: float = Field(default=0.6, ge=0, le=1)
+    procedure_sync_targets: str = ""
+
     def online_target(self, year: int) -> float:
-        for part in self.online_payment_targets.split(","):
-            if ":" in part:
-                listed, value = part.split(":", 1)
-                if listed.strip() == str(year):
-                    return float(value)
-        return self.online_payment_target
+        return _yearly(self.online_payment_targets, year, self.online_payment_target)
+
+    def sync_target(self, year: int) -> float:
+        return _yearly(self.procedure_sync_targets, year, self.procedure_sync_target)
 
     def provincial(self) -> UpstreamSettings:
         return self._upstream(

@@ -1,5 +1,6 @@
 """Every table, imported so that ``SQLModel.metadata`` knows them (Alembic, tests)."""
 
+from app.models.console import ConsoleSession
 from app.models.deliveries import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from app.models.dossiers import Dossier, DossierResult, OrphanTransaction, StageItem
 from app.models.findings import Finding, FindingEvent, FindingStatus, SubjectKind
@@ -15,6 +16,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "Agency",
     "ApiKey",
+    "ConsoleSession",
     "DeliveryStatus",
     "Dossier",
     "DossierResult",

@@ -49,6 +49,7 @@ from app.models import (
 from app.models import Agency as AgencyRow
 from app.models.types import utcnow
 from app.read.complete_runs import latest_complete
+from app.read.procedures import level_figures
 from app.reconcile import dossier_runs, sightings
 from app.reconcile.findings import LifecycleChanges, ObservedFinding, apply_findings
 from app.reconcile.normalize import normalize_code
@@ -457,9 +458,22 @@ class RunExecutor:
                     return
                 continue
             if result.rowcount != 1:
+                if await self._has_ended(run_id):
+                    return  # it committed its outcome between two beats: nothing to stop
                 self.abandon([run_id], "it was declared abandoned (its lease had expired)")
                 return
             valid_until = time.monotonic() + lease
+
+    async def _has_ended(self, run_id: str) -> bool:
+        """The run committed its own outcome, which clears the lease (the janitor's verdict on
+        an abandoned run leaves it set)."""
+        async with self._factory() as session:
+            row = await session.get(Run, run_id)
+            return (
+                row is not None
+                and row.status not in ACTIVE_STATUSES
+                and row.lease_expires_at is None
+            )
 
     async def _execute(self, run: Run) -> None:
         if run.scope == RunScope.DOSSIERS:
@@ -820,6 +834,9 @@ class RunExecutor:
                     session, run.province_code, fetched.agencies.items, stored.agencies, now
                 )
                 await _write_snapshot(session, run, plan, judged, now)
+                # The letters' figure as of this run, kept with it: the console's trend.
+                levels = await level_figures(session, run.province_code, None)
+                counts["levels"] = {level: figure.model_dump() for level, figure in levels.items()}
             run.dry_run_sample = sample
             counts["timings_s"] = clock.lap("commit").laps
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)

@@ -1,0 +1,183 @@
+"""A reconciled province served over real HTTP for the console's tests: the simulator's Tây Ninh,
+one ``all`` run, and a key of each role plus an agency-scoped one."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from app.main import create_app
+from app.settings import Settings
+from app.simulator.server import SimulatorServer
+from tests.conftest import ADMIN_KEY, fresh_postgres_database, make_settings
+
+SCREENSHOTS = Path(__file__).parents[2] / "build" / "screenshots"
+
+
+class LiveService:
+    """The whole service (lifespan included) under uvicorn on a free port, in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings),
+                host="127.0.0.1",
+                port=0,
+                log_level="warning",
+                log_config=None,
+                timeout_keep_alive=5,
+            )
+        )
+        self.thread = threading.Thread(target=self.server.run, name="console service", daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the service did not start")
+            time.sleep(0.05)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@dataclass
+class Province:
+    """The served province, its keys and an API client with the admin key."""
+
+    base_url: str
+    keys: dict[str, str]  # role (or "agency") → clear key
+    agency: str  # the agency-scoped key's MaDonVi
+    other_agency: str  # an agency that key must not see
+    api: httpx.Client
+    backend: str
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.api.get(path, params=params)
+        assert response.status_code == 200, (path, response.text)
+        return response.json()
+
+
+def sign_in(client: httpx.Client, key: str, next_path: str = "/") -> httpx.Response:
+    """Sign a plain HTTP client in through the login form, as a browser would."""
+    form = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text
+    return client.post(
+        "/login",
+        data={"api_key": key, "csrf_token": token.group(1), "next": next_path},
+        follow_redirects=False,
+    )
+
+
+def csrf_of(html: str) -> str:
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token, html[:500]
+    return token.group(1)
+
+
+def _create_key(api: httpx.Client, role: str, agency: str | None = None) -> str:
+    body: dict[str, Any] = {"name": f"console {role} {agency or ''}".strip(), "role": role}
+    if agency:
+        body["agency"] = agency
+    response = api.post("/keys", json=body)
+    assert response.status_code == 201, response.text
+    key: str = response.json()["key"]
+    return key
+
+
+def _serve(database_url: str, backend: str, sim: SimulatorServer) -> Iterator[Province]:
+    env = {key.lower(): value for key, value in sim.environment().items()}
+    settings = make_settings(database_url, **env)
+    with LiveService(settings) as base_url:
+        api = httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=120
+        )
+        period = sim.state.scenario
+        started = api.post(
+            "/reconcile",
+            json={
+                "scope": "all",
+                "period_from": period.period_start.isoformat(),
+                "period_to": period.period_end.isoformat(),
+            },
+        )
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        deadline = time.monotonic() + 600
+        while True:
+            run = api.get(f"/runs/{run_id}").json()
+            if run["status"] not in ("queued", "running"):
+                break
+            assert time.monotonic() < deadline, run
+            time.sleep(0.5)
+        assert run["status"] == "succeeded", run
+        worst = api.get("/agencies/summary", params={"level": "tinh"}).json()["items"]
+        agency, other = worst[0]["agency_code"], worst[1]["agency_code"]
+        keys = {
+            "admin": ADMIN_KEY,
+            "operator": _create_key(api, "operator"),
+            "reader": _create_key(api, "reader"),
+            "agency": _create_key(api, "reader", agency),
+        }
+        yield Province(base_url, keys, agency, other, api, backend)
+        api.close()
+
+
+@pytest.fixture(scope="module")
+def tay_ninh_sim() -> Iterator[SimulatorServer]:
+    with SimulatorServer("tay-ninh-2023") as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def province(
+    tmp_path_factory: pytest.TempPathFactory, tay_ninh_sim: SimulatorServer
+) -> Iterator[Province]:
+    """Tây Ninh reconciled on SQLite."""
+    path = tmp_path_factory.mktemp("console") / "recon.db"
+    yield from _serve(f"sqlite+aiosqlite:///{path}", "sqlite", tay_ninh_sim)
+
+
+@pytest.fixture(scope="module")
+def postgres_province(tay_ninh_sim: SimulatorServer) -> Iterator[Province]:
+    """Tây Ninh reconciled on a fresh PostgreSQL database."""
+    loop = asyncio.new_event_loop()
+    manager = fresh_postgres_database()
+    url = loop.run_until_complete(manager.__aenter__())
+    try:
+        yield from _serve(url, "postgres", tay_ninh_sim)
+    finally:
+        loop.run_until_complete(manager.__aexit__(None, None, None))
+        loop.close()
+
+
+@pytest.fixture
+def signed_in(province: Province) -> Iterator[Any]:
+    """``signed_in(role)``: an HTTP client with the console's session cookie for that role."""
+    clients: list[httpx.Client] = []
+
+    def make(role: str = "admin") -> httpx.Client:
+        client = httpx.Client(base_url=province.base_url, timeout=60)
+        clients.append(client)
+        response = sign_in(client, province.keys[role])
+        assert response.status_code == 303, response.text
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
