@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from fastapi.responses import Response
 
 from app.console.deps import Page
 from app.errors import BadRequest
+from app.exports.pages import Q
 from app.exports.worklists import Worklist, export_worklist
 
-Q = TypeVar("Q")
 FORMATS = ("xlsx", "csv", "zip")
 # Console-only parameters, not filters of the list: kept off the file's summary sheet.
 _NOT_FILTERS = frozenset({"province", "tab", "cursor", "format"})
