@@ -131,6 +131,14 @@ async def run_demo(
             else:
                 console.print(f"[red]run ended {run['status']}[/red]: {run['errors']}")
         console.print(
+            f"\n[bold]Console[/bold] (in Vietnamese; English at the top right): {base}/\n"
+            "  Sign-in link, this demo only (the key rides in the address's #fragment, which "
+            "no server or log sees):"
+        )
+        console.print(
+            f"  {demo_sign_in_link(base, admin_key)}", markup=False, highlight=False, soft_wrap=True
+        )
+        console.print(
             f"\n[bold]Try it:[/bold] open {base}/docs (Authorize with the key below)\n"
             f"  API key (admin, this demo only): [green]{admin_key}[/green]\n"
             f"  curl -H 'Authorization: Bearer {admin_key}' "
@@ -150,6 +158,11 @@ async def run_demo(
             return
         console.print("Serving until Ctrl-C.")
         await serving
+
+
+def demo_sign_in_link(base: str, key: str) -> str:
+    """The console's sign-in page with the key in the fragment: its script signs in."""
+    return f"{base}/login#key={key}"
 
 
 @dataclass(frozen=True)

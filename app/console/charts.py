@@ -29,13 +29,18 @@ class BarChart:
     height: int
     label_width: int
 
+    @property
+    def label_chars(self) -> int:
+        """How many characters of a label fit left of the bars at the chart's font size."""
+        return self.label_width // 7
+
 
 def bar_chart(
     rows: Sequence[tuple[str, float | None]],
     target: float | None,
     *,
     width: int = 720,
-    label_width: int = 230,
+    label_width: int = 280,
 ) -> BarChart:
     """One horizontal bar per (label, rate in [0, 1]); a row without a rate draws at 0."""
     plot = width - label_width - 90  # room for the value written after the longest bar

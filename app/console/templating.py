@@ -49,6 +49,20 @@ class Formatter:
     def month(self, value: str) -> str:
         return formatting.month(value, self.lang)
 
+    def value(self, value: Any) -> str:
+        """One side's value from a finding's evidence, as its owner typed it: the raw text of a
+        ``{"raw", "normalized"}`` pair, "(trống)" for an empty one, pairs for anything else."""
+        if value is None:
+            return "—"
+        if isinstance(value, dict):
+            if "raw" in value:
+                return self.value(value["raw"])
+            return "; ".join(f"{key}: {self.value(item)}" for key, item in value.items())
+        if isinstance(value, bool):
+            return self.tr("có", "yes") if value else self.tr("không", "no")
+        text = str(value)
+        return text if text.strip() else self.tr("(trống)", "(empty)")
+
 
 def base_context(lang: Lang) -> dict[str, Any]:
     formatter = Formatter(lang)

@@ -71,6 +71,13 @@ class Province:
         assert response.status_code == 200, (path, response.text)
         return response.json()
 
+    def get_as(self, role: str, path: str, **params: Any) -> Any:
+        """The API's answer to the key of ``role`` (``agency``: the agency-scoped one)."""
+        headers = {"Authorization": f"Bearer {self.keys[role]}"}
+        response = self.api.get(path, params=params, headers=headers)
+        assert response.status_code == 200, (path, response.text)
+        return response.json()
+
 
 def sign_in(client: httpx.Client, key: str, next_path: str = "/") -> httpx.Response:
     """Sign a plain HTTP client in through the login form, as a browser would."""
@@ -138,13 +145,13 @@ def _serve(database_url: str, backend: str, sim: SimulatorServer) -> Iterator[Pr
         api.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def tay_ninh_sim() -> Iterator[SimulatorServer]:
     with SimulatorServer("tay-ninh-2023") as sim:
         yield sim
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def province(
     tmp_path_factory: pytest.TempPathFactory, tay_ninh_sim: SimulatorServer
 ) -> Iterator[Province]:
@@ -153,7 +160,7 @@ def province(
     yield from _serve(f"sqlite+aiosqlite:///{path}", "sqlite", tay_ninh_sim)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def postgres_province(tay_ninh_sim: SimulatorServer) -> Iterator[Province]:
     """Tây Ninh reconciled on a fresh PostgreSQL database."""
     loop = asyncio.new_event_loop()
@@ -181,3 +188,7 @@ def signed_in(province: Province) -> Iterator[Any]:
     yield make
     for client in clients:
         client.close()
+
+
+# The browser is shared by every console test that drives one (tests/console/browser.py).
+from tests.console.browser import browser  # noqa: E402, F401

@@ -3,6 +3,7 @@ serving on afterwards: it writes the files an agency is sent, and they open."""
 
 from __future__ import annotations
 
+import re
 import socket
 import zipfile
 from pathlib import Path
@@ -70,3 +71,6 @@ async def test_the_demo_writes_a_zip_of_workbooks_with_rows(
     assert 'curl -fsS -H "Authorization: Bearer $RECON_API_KEY"' in printed
     assert "?format=zip&level=tinh" in printed
     assert "recon export procedures/unsynced --format zip -p level=tinh --out" in printed
+    # The console's address and its sign-in link, whole on one line to be copied.
+    link = next(line.strip() for line in printed.splitlines() if "/login#key=rk_demo_" in line)
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/login#key=rk_demo_[\w-]+", link), link
