@@ -160,3 +160,11 @@ def test_the_demos_sign_in_link_signs_in_and_keeps_the_key_out_of_the_address(
     assert not [url for url in sent if province.keys["reader"] in url]
     assert province.keys["reader"] not in tab.page.url
     assert tab.problems == []
+
+
+@pytest.mark.postgres
+def test_the_console_on_postgresql(browser: Browser, postgres_province: Province) -> None:
+    """The same pages on the production database, walked once, by the admin."""
+    tab = _walk(browser, postgres_province, "admin")
+    _check_overview_figures(tab, postgres_province, "admin")
+    assert tab.problems == []
