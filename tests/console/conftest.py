@@ -7,7 +7,9 @@ import asyncio
 import re
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +17,13 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.main import create_app
 from app.settings import Settings
 from app.simulator.server import SimulatorServer
-from tests.conftest import ADMIN_KEY, fresh_postgres_database, make_settings
+from tests.conftest import ADMIN_KEY, _require_postgres, make_settings
 
 SCREENSHOTS = Path(__file__).parents[2] / "build" / "screenshots"
 
@@ -160,17 +164,32 @@ def province(
     yield from _serve(f"sqlite+aiosqlite:///{path}", "sqlite", tay_ninh_sim)
 
 
+def _database_statement(sql: str) -> None:
+    """One statement on the PostgreSQL server, from a thread of its own: the browser's
+    Playwright already runs an event loop in this one."""
+
+    async def run() -> None:
+        engine = create_async_engine(_require_postgres(), isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        worker.submit(asyncio.run, run()).result()
+
+
 @pytest.fixture(scope="package")
 def postgres_province(tay_ninh_sim: SimulatorServer) -> Iterator[Province]:
-    """Tây Ninh reconciled on a fresh PostgreSQL database."""
-    loop = asyncio.new_event_loop()
-    manager = fresh_postgres_database()
-    url = loop.run_until_complete(manager.__aenter__())
+    """Tây Ninh reconciled on a fresh PostgreSQL database, dropped afterwards."""
+    name = f"recon_console_{uuid.uuid4().hex[:12]}"
+    _database_statement(f'CREATE DATABASE "{name}"')
+    url = make_url(_require_postgres()).set(database=name).render_as_string(hide_password=False)
     try:
         yield from _serve(url, "postgres", tay_ninh_sim)
     finally:
-        loop.run_until_complete(manager.__aexit__(None, None, None))
-        loop.close()
+        _database_statement(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
