@@ -109,6 +109,9 @@ class UpstreamClient(ABC):
     ) -> None:
         self.settings = settings
         self.stats = UpstreamStats()
+        # Pages read so far per listing: a running run's live progress (the console shows it);
+        # kept apart from ``stats`` so that the run's stored record keeps its shape.
+        self.pages_by_listing: dict[str, int] = {}
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
             follow_redirects=False,
@@ -432,6 +435,7 @@ class UpstreamClient(ABC):
         async def take(index: int, page: Page[T]) -> bool:
             """Write one page; False when it is empty (the pass ends there)."""
             self.stats.pages += 1
+            self.pages_by_listing[listing.name] = self.pages_by_listing.get(listing.name, 0) + 1
             outcome.total = page.total
             if not page.items:
                 return False

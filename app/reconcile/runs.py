@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.clients import NationalClient, ProvincialClient, UpstreamAuthError
+from app.clients.base import UpstreamClient
 from app.db import DOSSIER_RUN_TABLES, PROCEDURE_RUN_TABLES, SessionFactory, analyze, in_values
 from app.domain.records import (
     Agency,
@@ -317,6 +318,7 @@ class RunExecutor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._composites: dict[str, _Composite] = {}
         self._abandoned: dict[str, str] = {}  # run id → why this replica stopped it
+        self._clients: dict[str, list[UpstreamClient]] = {}  # run id → its clients, for progress
 
     @property
     def owner(self) -> str:
@@ -325,6 +327,23 @@ class RunExecutor:
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self._settings.run_lease_seconds)
+
+    def progress(self, run_id: str) -> dict[str, int] | None:
+        """Pages read so far per listing by a run executing on this replica (None when it is
+        not): held in memory only, the run's record gets its listings when it ends."""
+        clients = self._clients.get(run_id)
+        if clients is None:
+            return None
+        pages: dict[str, int] = {}
+        for client in clients:
+            for listing, count in client.pages_by_listing.items():
+                pages[listing] = pages.get(listing, 0) + count
+        return pages
+
+    def _upstreams_of(self, run: Run) -> tuple[ProvincialClient, NationalClient]:
+        provincial, national = self._upstreams(self._settings.for_province(run.province_code))
+        self._clients.setdefault(run.id, []).extend((provincial, national))
+        return provincial, national
 
     def start(self, run_id: str) -> None:
         if run_id in self._tasks:
@@ -406,6 +425,7 @@ class RunExecutor:
         finally:
             heartbeat.cancel()
             self._composites.pop(run.id, None)
+            self._clients.pop(run.id, None)
             why_abandoned = self._abandoned.pop(run_id, None)
             elapsed = time.monotonic() - started
             RUN_DURATION.labels(run.province_code, run.scope).observe(elapsed)
@@ -499,7 +519,7 @@ class RunExecutor:
         clock = PhaseClock()
         period = Period(run.period_from, run.period_to)
         poll = await self._plan_poll(run)
-        provincial, national = self._upstreams(self._settings.for_province(run.province_code))
+        provincial, national = self._upstreams_of(run)
         # The stored side is read while the upstreams are: it does not depend on them.
         stored_read = asyncio.ensure_future(self._read_stored(run.province_code))
         try:
@@ -676,7 +696,7 @@ class RunExecutor:
 
     async def _execute_dossiers(self, run: Run) -> None:
         period = Period(run.period_from, run.period_to)
-        provincial, national = self._upstreams(self._settings.for_province(run.province_code))
+        provincial, national = self._upstreams_of(run)
         clock = PhaseClock()
         kept = False  # whether the run's snapshot now refers to its staged records
         try:
