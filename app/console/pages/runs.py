@@ -114,9 +114,7 @@ async def start_run(
             {"scope": scope, "period_from": period_from or None, "period_to": period_to or None}
         )
     except ValidationError as exc:
-        return await _list_page(
-            page, form=form, problem=_validation_message(exc), status_code=422
-        )
+        return await _list_page(page, form=form, problem=_validation_message(exc), status_code=422)
     try:
         accepted = await reconcile(
             principal=page.user.principal,
@@ -134,7 +132,10 @@ async def start_run(
             active_run_id=exc.extra.get("active_run_id"),
             status_code=409,
         )
-    return RedirectResponse(f"/console/runs/{accepted.run_id}", status_code=303)
+    path = f"/console/runs/{accepted.run_id}"
+    if len(page.provinces) > 1:
+        path += f"?province={page.province}"
+    return RedirectResponse(path, status_code=303)
 
 
 def _live_pages(page: Page, run: Run) -> dict[str, int] | None:
