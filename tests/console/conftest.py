@@ -113,7 +113,9 @@ def _create_key(api: httpx.Client, role: str, agency: str | None = None) -> str:
 
 def _serve(database_url: str, backend: str, sim: SimulatorServer) -> Iterator[Province]:
     env = {key.lower(): value for key, value in sim.environment().items()}
-    settings = make_settings(database_url, **env)
+    # The webhook pages' tests register an endpoint on loopback (no dispatcher runs here).
+    hooks = {"webhook_allowed_networks": "127.0.0.0/8", "webhook_allow_http": True}
+    settings = make_settings(database_url, **env, **hooks)
     with LiveService(settings) as base_url:
         api = httpx.Client(
             base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=120

@@ -8,6 +8,7 @@ never read here: the endpoint views the API lists carry none.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Annotated, Any
@@ -213,6 +214,10 @@ async def _delivery_page(
         status_code=status_code,
         endpoint=endpoint,
         delivery=delivery,
+        # Vietnamese names as written (tojson would escape them to \u sequences).
+        payload_text=json.dumps(delivery["payload"], ensure_ascii=False, indent=2)
+        if delivery["payload"] is not None
+        else None,
         notice=notice,
         problem=problem,
     )
