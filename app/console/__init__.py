@@ -30,6 +30,7 @@ from app.console.templating import TEMPLATES, base_context
 from app.domain.reasons import Lang
 from app.errors import ProblemError
 
+PAGE_MODULES = (signin, overview, agencies, procedures, dossiers, figures, runs, webhooks)
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_URL = "/console/static"
 
@@ -49,7 +50,7 @@ def _problem_page(request: Request, exc: ProblemError) -> Response | None:
 
 def install_console(app: FastAPI) -> None:
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="console-static")
-    for module in (signin, overview, agencies, procedures, dossiers, figures, runs, webhooks):
+    for module in PAGE_MODULES:
         app.include_router(module.router)
     app.state.html_problem = _problem_page
 

@@ -69,6 +69,7 @@ class Province:
     other_agency: str  # an agency that key must not see
     api: httpx.Client
     backend: str
+    database_url: str
 
     def get(self, path: str, **params: Any) -> Any:
         response = self.api.get(path, params=params)
@@ -147,7 +148,7 @@ def _serve(database_url: str, backend: str, sim: SimulatorServer) -> Iterator[Pr
             "reader": _create_key(api, "reader"),
             "agency": _create_key(api, "reader", agency),
         }
-        yield Province(base_url, keys, agency, other, api, backend)
+        yield Province(base_url, keys, agency, other, api, backend, database_url)
         api.close()
 
 
