@@ -74,6 +74,15 @@ def _num(value: int | None) -> str:
     return number(value, "vi")
 
 
+def _strict_policy_holds(page: str) -> None:
+    """Nothing the Content-Security-Policy would block, and no id twice."""
+    assert 'style="' not in page
+    assert " onclick=" not in page
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page) == []
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
 # --- the mismatches tab ----------------------------------------------------------------------
 
 
@@ -83,6 +92,7 @@ def test_every_role_opens_the_dossier_lists(signed_in: SignedIn, role: str) -> N
     for tab in ("mismatches", "offline", "orphans"):
         page = _page(client, "/console/dossiers", tab=tab)
         assert page.count("<h1>") == 1
+        _strict_policy_holds(page)
         assert 'aria-current="page">Hồ sơ</a>' in page  # the nav item
 
 
@@ -226,6 +236,7 @@ def test_one_dossier_shows_its_records_and_findings(
     item = province.get("/dossiers/mismatches", limit=1)["items"][0]
     api = province.get("/dossiers/" + quote(item["code"], safe=""))
     page = _page(signed_in("reader"), "/console" + item["link"])
+    _strict_policy_holds(page)
     shown = re.search(r'data-testid="dossier-code">([^<]*)<', page)
     assert shown
     assert html.unescape(shown.group(1)) == item["code"]
@@ -318,6 +329,7 @@ def test_figures_are_province_wide(signed_in: SignedIn) -> None:
     for role in ("admin", "operator", "reader"):
         page = _page(signed_in(role), "/console/figures")
         assert page.count("<h1>") == 1
+        _strict_policy_holds(page)
     refused = signed_in("agency").get("/console/figures")
     assert refused.status_code == 403
     assert "text/html" in refused.headers["content-type"]
@@ -350,9 +362,11 @@ def test_the_online_payment_table_is_the_apis(province: Province, signed_in: Sig
             assert _figure(row, "fee_bearing") == _num(item["fee_bearing"])
             assert _figure(row, "portal_counted") == _num(item["portal_counted"])
             assert _figure(row, "portal_rate") == percent(item["portal_rate"], "vi")
-        if section["items"]:
-            assert "<svg" in part  # the bar chart against the target
-            assert 'class="target"' in part
+    chart = re.search(r"<svg.*?</svg>", page, re.S)
+    assert chart  # one bar per unit against the target line
+    units = [item for section in api["sections"] for item in section["items"]]
+    assert chart.group(0).count('<g class="bar">') == len(units)
+    assert 'class="target"' in chart.group(0)
 
 
 def test_a_chosen_period_is_the_apis_too(province: Province, signed_in: SignedIn) -> None:

@@ -85,14 +85,14 @@ async def figures(
     payment = await online_payment(page.session, page.province, payment_query)
     overdue_query = _overdue_query(page, payment_query.end, from_month, to_month)
     late = await overdue(page.session, page.province, overdue_query)
-    charts = {
-        section["section"]: bar_chart(
-            [(item["name"] or item["group"], item["portal_rate"]) for item in section["items"]],
-            payment_query.target,
-        )
+    # One chart of every unit, section after section: a page has one hatch pattern (its id is
+    # the one the stylesheet fills a bar below the target with).
+    rows = [
+        (item["name"] or item["group"], item["portal_rate"])
         for section in payment["sections"]
-        if section["items"]
-    }
+        for item in section["items"]
+    ]
+    chart = bar_chart(rows, payment_query.target) if rows else None
     reports = [
         {
             "month": report.month,
@@ -104,7 +104,7 @@ async def figures(
     return page.render(
         "figures.html",
         payment=payment,
-        charts=charts,
+        chart=chart,
         target=payment_query.target,
         start=payment_query.start,
         end=payment_query.end,
