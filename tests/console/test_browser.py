@@ -27,6 +27,11 @@ PAGES: dict[str, tuple[Paths, str]] = {
     "worklist": (lambda p: f"/console/agencies/{p.agency}?level=tinh", "agency"),
     "worklist-synced": (lambda p: f"/console/agencies/{p.agency}?tab=synced", "agency"),
     "procedure": (lambda p: f"/console/procedures/{_a_procedure(p)}", "agency"),
+    "dossiers": (lambda p: "/console/dossiers", "agency"),
+    "dossiers-offline": (lambda p: "/console/dossiers?tab=offline", "agency"),
+    "dossiers-orphans": (lambda p: "/console/dossiers?tab=orphans", "agency"),
+    "dossier": (lambda p: _a_dossier(p), "agency"),
+    "figures": (lambda p: "/console/figures", "reader"),
     "runs": (lambda p: "/console/runs", "reader"),
     "run": (lambda p: f"/console/runs/{_the_run(p)}", "reader"),
     "webhooks": (lambda p: "/console/webhooks", "admin"),
@@ -38,6 +43,12 @@ def _a_procedure(province: Province) -> str:
     items = province.get("/procedures/unsynced", agency=province.agency, limit=1)["items"]
     code: str = items[0]["procedure_code"]
     return code
+
+
+def _a_dossier(province: Province) -> str:
+    """A mismatching dossier of the agency key's own agency: every role may open it."""
+    items = province.get_as("agency", "/dossiers/mismatches", limit=1)["items"]
+    return "/console" + str(items[0]["link"])
 
 
 def _the_run(province: Province) -> str:
