@@ -87,7 +87,13 @@ def _walk(browser: Browser, province: Province, role: str) -> Watched:
 
 def _check_overview_figures(tab: Watched, province: Province, role: str) -> None:
     summary = province.get_as(role, "/procedures/unsynced", limit=1)["summary"]
+    overdue = province.get_as(
+        role, "/kpi/overdue", from_month="2023-09", to_month="2023-11", group="province"
+    )
     tab.goto("/")
+    for month in overdue["province"]:
+        row = tab.page.locator(f"table[data-testid=overdue] tr[data-month='{month['month']}']")
+        assert row.locator("[data-figure=rate]").inner_text() == _vi_percent(month["rate"])
     for level, figures in summary.items():
         tile = tab.page.locator(f"[data-testid=level-{level}]")
         assert tile.locator("[data-figure=rate]").inner_text() == _vi_percent(figures["rate"])
@@ -103,6 +109,13 @@ def test_each_role_visits_every_page_without_an_error(
 ) -> None:
     tab = _walk(browser, province, role)
     _check_overview_figures(tab, province, role)
+    if role == "reader":
+        # Seed 001, the Tây Ninh letter: overdue 20.74 %, 19.96 %, 17.8 % in Sep–Nov 2023.
+        rates = tab.page.locator("table[data-testid=overdue] [data-figure=rate]")
+        assert rates.all_inner_texts() == ["20,74 %", "19,96 %", "17,80 %"]
+        tiles = tab.page.locator("[data-testid=level-tinh]")
+        assert tiles.locator("[data-figure=not_synced]").inner_text() == "348"
+        assert tiles.locator("[data-figure=fee_bearing]").inner_text() == "543"
     assert tab.problems == []
 
 
