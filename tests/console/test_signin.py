@@ -138,3 +138,24 @@ def test_after_sign_in_the_reader_returns_to_the_page_asked_for_and_never_elsewh
     with httpx.Client(base_url=province.base_url) as client:
         response = sign_in(client, province.keys["reader"], "//evil.example/")
         assert response.headers["location"] == "/"
+
+
+def test_behind_a_tls_proxy_the_cookies_are_secure(province: Province) -> None:
+    """uvicorn trusts X-Forwarded-Proto from its own host (a proxy beside it), as deployed."""
+    forwarded = {"X-Forwarded-Proto": "https"}
+    with httpx.Client(base_url=province.base_url, headers=forwarded) as client:
+        form = client.get("/login")
+        assert "Secure" in form.headers["set-cookie"]
+        # The client speaks plain HTTP to the proxy's side: it sends the cookie by hand.
+        login_token = form.cookies["recon_login_csrf"]
+        response = client.post(
+            "/login",
+            data={"api_key": province.keys["reader"], "csrf_token": csrf_of(form.text)},
+            headers={"Cookie": f"recon_login_csrf={login_token}"},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+        cookie = response.headers["set-cookie"]
+        assert "recon_session=" in cookie
+        assert "Secure" in cookie
+        assert "HttpOnly" in cookie
