@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
 from app.console.deps import PageDep
@@ -25,70 +26,75 @@ Group = Annotated[Literal["agency", "parent"], Query()]
 Tab = Annotated[Literal["unsynced", "synced"], Query()]
 
 
-def _summary_query(
-    page: PageDep, view: ListView, group: str, level: str | None
-) -> AgencySummaryQuery:
-    return AgencySummaryQuery(
-        view=view,
-        group="parent" if group == "parent" else "agency",
-        level=level,
-        lang=page.lang,
-        visible=page.visible,
-    )
-
-
-@router.get("", response_class=HTMLResponse)
-async def agencies(
+async def summary_query(
     page: PageDep,
     level: Level = None,
     group: Group = "agency",
     view: Annotated[ListView, Query()] = "procedure",
-) -> HTMLResponse:
-    page.nav = "agencies"
-    body = await agency_summary(
-        page.session, page.province, _summary_query(page, view, group, level)
+) -> AgencySummaryQuery:
+    """The agencies page's filters, shared by its download."""
+    return AgencySummaryQuery(
+        view=view, group=group, level=level, lang=page.lang, visible=page.visible
     )
+
+
+SummaryQueryDep = Annotated[AgencySummaryQuery, Depends(summary_query)]
+
+
+@router.get("", response_class=HTMLResponse)
+async def agencies(page: PageDep, query: SummaryQueryDep) -> HTMLResponse:
+    page.nav = "agencies"
     return page.render(
         "agencies.html",
-        summary=body,
-        level=level,
-        group=group,
-        view=view,
+        summary=await agency_summary(page.session, page.province, query),
+        level=query.level,
+        group=query.group,
+        view=query.view,
         level_name=level_name,
-        reason_title=lambda code: reason(code).title.get(page.lang),
     )
 
 
 @router.get("/export")
-async def agencies_export(
-    page: PageDep,
-    level: Level = None,
-    group: Group = "agency",
-    view: Annotated[ListView, Query()] = "procedure",
-    format: str = "xlsx",
-) -> Response:
+async def agencies_export(page: PageDep, query: SummaryQueryDep, format: str = "xlsx") -> Response:
+    body = await agency_summary(page.session, page.province, query)
     fmt = file_format(format)
-    body = await agency_summary(
-        page.session, page.province, _summary_query(page, view, group, level)
-    )
     return await export_agency_summary(body, fmt, page.province, page.lang, filters_of(page))
 
 
+@dataclass(frozen=True, slots=True)
+class WorklistFilters:
+    """What a worklist page and its download are filtered by."""
+
+    tab: str
+    level: str | None
+    reason_code: str | None
+    include_descendants: bool
+
+
+async def worklist_filters(
+    tab: Tab = "unsynced",
+    level: Level = None,
+    reason_code: Annotated[str | None, Query(alias="reason", max_length=64)] = None,
+    include_descendants: bool = False,
+) -> WorklistFilters:
+    # A reason narrows the unsynced list only: a synced configuration has none.
+    return WorklistFilters(
+        tab, level, reason_code if tab == "unsynced" else None, include_descendants
+    )
+
+
+WorklistFiltersDep = Annotated[WorklistFilters, Depends(worklist_filters)]
+
+
 def _worklist_query(
-    page: PageDep,
-    agency_code: str,
-    tab: str,
-    level: str | None,
-    reason_code: str | None,
-    include_descendants: bool,
-    cursor: str | None,
+    page: PageDep, agency_code: str, filters: WorklistFilters, cursor: str | None
 ) -> ConfigurationsQuery:
     return ConfigurationsQuery(
-        synced=tab == "synced",
-        level=level,
+        synced=filters.tab == "synced",
+        level=filters.level,
         agency=agency_code,
-        include_descendants=include_descendants,
-        reason=reason_code if tab == "unsynced" else None,
+        include_descendants=filters.include_descendants,
+        reason=filters.reason_code,
         view="configuration",
         lang=page.lang,
         visible=page.visible,
@@ -101,25 +107,23 @@ def _worklist_query(
 async def worklist(
     page: PageDep,
     agency_code: Annotated[AgencyCode, Path()],
-    tab: Tab = "unsynced",
-    level: Level = None,
-    reason_code: Annotated[str | None, Query(alias="reason", max_length=64)] = None,
-    include_descendants: bool = False,
+    filters: WorklistFiltersDep,
     cursor: CursorParam = None,
 ) -> HTMLResponse:
     page.nav = "agencies"
     page.see_agency(agency_code)
     tree = await hierarchy(page.session, page.province)
-    query = _worklist_query(page, agency_code, tab, level, reason_code, include_descendants, cursor)
-    listed = await configurations(page.session, page.province, query)
+    listed = await configurations(
+        page.session, page.province, _worklist_query(page, agency_code, filters, cursor)
+    )
     counts = await agency_summary(
         page.session,
         page.province,
         AgencySummaryQuery(
             view="configuration",
             agency=agency_code,
-            include_descendants=include_descendants,
-            level=level,
+            include_descendants=filters.include_descendants,
+            level=filters.level,
             lang=page.lang,
             visible=page.visible,
         ),
@@ -130,10 +134,10 @@ async def worklist(
         agency_name=tree.names.get(agency_code),
         listed=listed,
         counts=counts,
-        tab=tab,
-        level=level,
-        reason_code=reason_code,
-        include_descendants=include_descendants,
+        tab=filters.tab,
+        level=filters.level,
+        reason_code=filters.reason_code,
+        include_descendants=filters.include_descendants,
         reasons=[(code, reason(code).title.get(page.lang)) for code in PROCEDURE_CODES],
         level_name=level_name,
         filters=filters_of(page),
@@ -144,13 +148,10 @@ async def worklist(
 async def worklist_export(
     page: PageDep,
     agency_code: Annotated[AgencyCode, Path()],
-    tab: Tab = "unsynced",
-    level: Level = None,
-    reason_code: Annotated[str | None, Query(alias="reason", max_length=64)] = None,
-    include_descendants: bool = False,
+    filters: WorklistFiltersDep,
     format: str = "xlsx",
 ) -> Response:
     page.see_agency(agency_code)
     fmt = file_format(format)
-    query = _worklist_query(page, agency_code, tab, level, reason_code, include_descendants, None)
-    return await download_list(page, SYNCED if tab == "synced" else UNSYNCED, query, fmt)
+    query = _worklist_query(page, agency_code, filters, None)
+    return await download_list(page, SYNCED if filters.tab == "synced" else UNSYNCED, query, fmt)
