@@ -151,6 +151,25 @@ async def mismatch_agencies(
     return sorted(code for code in rows.all() if code is not None)
 
 
+async def mismatches_per_agency(
+    session: AsyncSession, province_code: str, query: MismatchesQuery
+) -> list[tuple[str, int]]:
+    """Open findings per agency under the list's filters (its reason included), most first:
+    the rows ``mismatches`` lists, counted by the conditions it lists them by."""
+    tree = await hierarchy(session, province_code)
+    conditions = _mismatch_conditions(tree, province_code, query)
+    if query.reason is not None:
+        conditions.append(col(Finding.reason) == query.reason)
+    conditions.append(col(Finding.agency_code).is_not(None))
+    rows = await session.exec(
+        select(col(Finding.agency_code), func.count())
+        .where(*conditions)
+        .group_by(col(Finding.agency_code))
+    )
+    counts = [(str(code), int(count)) for code, count in rows.all()]
+    return sorted(counts, key=lambda row: (-row[1], row[0]))
+
+
 async def mismatches(
     session: AsyncSession, province_code: str, query: MismatchesQuery
 ) -> dict[str, Any]:

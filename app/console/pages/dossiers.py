@@ -8,13 +8,12 @@ count or a row on the page is the one ``/dossiers/...`` answers for the same key
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func
-from sqlmodel import col, select
 
 from app.console.deps import Page, PageDep
 from app.console.downloads import download_list, file_format
@@ -22,14 +21,8 @@ from app.console.periods import dossier_period, parse_day
 from app.domain.reasons import CATALOGUE, DOSSIER_CODES
 from app.errors import BadRequest
 from app.exports.dossier_lists import MISMATCHES, OFFLINE, ORPHAN_TRANSACTIONS
-from app.models import Finding
 from app.read import dossiers
-from app.read.dossiers import (
-    MismatchesQuery,
-    OfflineQuery,
-    OrphanTransactionsQuery,
-    _mismatch_conditions,
-)
+from app.read.dossiers import MismatchesQuery, OfflineQuery, OrphanTransactionsQuery
 from app.read.kpi import hierarchy
 
 router = APIRouter(include_in_schema=False)
@@ -79,23 +72,6 @@ def reason_title(code: str, lang: str) -> str:
     return entry.title.vi if lang == "vi" else entry.title.en
 
 
-async def _mismatches_per_agency(page: Page, query: MismatchesQuery) -> list[tuple[str, int]]:
-    """Open findings per agency under the list's filters (its reason included), most first:
-    the rows ``mismatches`` lists, counted by the conditions it lists them by."""
-    tree = await hierarchy(page.session, page.province)
-    conditions = _mismatch_conditions(tree, page.province, query)
-    if query.reason is not None:
-        conditions.append(col(Finding.reason) == query.reason)
-    conditions.append(col(Finding.agency_code).is_not(None))
-    rows = await page.session.exec(
-        select(col(Finding.agency_code), func.count())
-        .where(*conditions)
-        .group_by(col(Finding.agency_code))
-    )
-    counts = [(str(code), int(count)) for code, count in rows.all()]
-    return sorted(counts, key=lambda row: (-row[1], row[0]))
-
-
 def _mismatches_query(
     page: Page, reason: str | None, agency: str | None, cursor: str | None
 ) -> MismatchesQuery:
@@ -130,36 +106,59 @@ def _orphans_query(page: Page, agency: str | None, cursor: str | None) -> Orphan
     )
 
 
-@router.get("/console/dossiers", response_class=HTMLResponse)
-async def dossier_lists(
+@dataclass(frozen=True, slots=True)
+class DossierFilters:
+    """What the dossier lists and their downloads are filtered by, checked."""
+
+    tab: Tab
+    reason: str | None
+    agency: str | None
+    start: str | None
+    end: str | None
+
+
+async def dossier_filters(
     page: PageDep,
     tab: str | None = None,
     reason: str | None = None,
     agency: str | None = None,
     from_: str | None = Query(None, alias="from"),
     to: str | None = None,
-    cursor: str | None = None,
+) -> DossierFilters:
+    shown = _tab(tab)
+    chosen = _reason(reason) if shown == "mismatches" else None
+    return DossierFilters(shown, chosen, _agency(page, agency), from_, to)
+
+
+FiltersDep = Annotated[DossierFilters, Depends(dossier_filters)]
+
+
+@router.get("/console/dossiers", response_class=HTMLResponse)
+async def dossier_lists(
+    page: PageDep, filters: FiltersDep, cursor: str | None = None
 ) -> HTMLResponse:
     page.nav = "dossiers"
-    shown = _tab(tab)
-    code = _agency(page, agency)
+    code = filters.agency
     names = (await hierarchy(page.session, page.province)).names
-    context: dict[str, Any] = {"tab": shown, "agency": code or "", "reason": "", "cursor": cursor}
-    if shown == "mismatches":
-        chosen = _reason(reason)
-        query = _mismatches_query(page, chosen, code, cursor)
+    context: dict[str, Any] = {
+        "tab": filters.tab,
+        "agency": code or "",
+        "reason": filters.reason or "",
+        "cursor": cursor,
+    }
+    if filters.tab == "mismatches":
+        query = _mismatches_query(page, filters.reason, code, cursor)
         context |= {
-            "reason": chosen or "",
             "body": await dossiers.mismatches(page.session, page.province, query),
-            "per_agency": await _mismatches_per_agency(page, query),
+            "per_agency": await dossiers.mismatches_per_agency(page.session, page.province, query),
             # The agencies to filter by: those with findings of the chosen reason, any agency.
             "agency_choices": await dossiers.mismatch_agencies(
-                page.session, page.province, _mismatches_query(page, chosen, None, None)
+                page.session, page.province, _mismatches_query(page, filters.reason, None, None)
             ),
             "reasons": DOSSIER_CODES,
         }
-    elif shown == "offline":
-        offline_query = await _offline_query(page, code, from_, to, cursor)
+    elif filters.tab == "offline":
+        offline_query = await _offline_query(page, code, filters.start, filters.end, cursor)
         context |= {
             "body": await dossiers.offline(page.session, page.province, offline_query),
             "start": offline_query.start,
@@ -180,23 +179,16 @@ async def dossier_lists(
 
 @router.get("/console/dossiers/export")
 async def dossier_list_file(
-    page: PageDep,
-    tab: str | None = None,
-    reason: str | None = None,
-    agency: str | None = None,
-    from_: str | None = Query(None, alias="from"),
-    to: str | None = None,
-    format_: str = Query("xlsx", alias="format"),
+    page: PageDep, filters: FiltersDep, format_: str = Query("xlsx", alias="format")
 ) -> Response:
     """The tab's whole list under its filters, as the API's workbook (or CSV)."""
     fmt = file_format(format_)
-    shown = _tab(tab)
-    code = _agency(page, agency)
-    if shown == "mismatches":
-        query = _mismatches_query(page, _reason(reason), code, None)
+    code = filters.agency
+    if filters.tab == "mismatches":
+        query = _mismatches_query(page, filters.reason, code, None)
         return await download_list(page, MISMATCHES, query, fmt)
-    if shown == "offline":
-        offline_query = await _offline_query(page, code, from_, to, None)
+    if filters.tab == "offline":
+        offline_query = await _offline_query(page, code, filters.start, filters.end, None)
         return await download_list(page, OFFLINE, offline_query, fmt)
     return await download_list(page, ORPHAN_TRANSACTIONS, _orphans_query(page, code, None), fmt)
 
