@@ -12,10 +12,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
 from sqlmodel import col, select
 
-from app.models import Finding, Run, RunStatus
+from app.models import Finding, RunStatus
 from app.models.types import utcnow
 from app.reconcile.runs import fail_abandoned_runs
 from app.simulator.server import SimulatorServer
@@ -60,17 +59,13 @@ async def test_a_run_declared_abandoned_stops_calling_upstreams_and_never_writes
     run_id = await start_run(service)
     await wait_until(lambda: listing_requests(sim) > 20)
 
-    # Another replica's janitor: the lease looks expired (this replica hung, say), so the run
-    # is declared abandoned in the shared database.
+    # Another replica's janitor, whose clock sees the lease expired (this replica hung, say),
+    # declares the run abandoned in the shared database. Its clock is a minute ahead rather than
+    # the lease set back: a heartbeat (every second here) renews a set-back lease before the
+    # janitor looks, but never a minute ahead.
     factory = service.app.state.session_factory
-    async with factory() as session:
-        await session.exec(
-            update(Run)
-            .where(col(Run.id) == run_id)
-            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
-        )
-        await session.commit()
-    assert await fail_abandoned_runs(factory) == [run_id]
+    later = utcnow() + timedelta(seconds=60)
+    assert await fail_abandoned_runs(factory, now=later) == [run_id]
 
     # Within a heartbeat (a second here) the run's task is cancelled: no request after that.
     await asyncio.wait_for(service.app.state.executor.wait(run_id), timeout=10)
