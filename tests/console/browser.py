@@ -27,7 +27,9 @@ def chromium_path() -> str:
     pytest.skip("Debian's chromium is not installed: apt-get install chromium")
 
 
-@pytest.fixture(scope="session")
+# Package-wide, not session-wide: Playwright's sync API holds an event loop in this thread while
+# it runs, and every async test outside tests/console needs the thread free of one.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     executable = chromium_path()
     with sync_playwright() as playwright:
