@@ -10,6 +10,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.domain.normalize import normalize_code
 from app.domain.reasons import Lang
 from app.errors import NotFound
 from app.models import (
@@ -28,7 +29,6 @@ from app.read.fixes import fix_of, fixes_of
 from app.read.kpi import hierarchy
 from app.read.visibility import agency_set
 from app.reconcile import sightings
-from app.reconcile.normalize import normalize_code
 from app.reconcile.procedures import KNOWN_LEVELS
 from app.schemas.procedures import (
     ConfigurationBrief,

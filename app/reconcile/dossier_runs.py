@@ -36,6 +36,7 @@ from app.domain.dossiers import (
     dossier_link,
     fee_total,
 )
+from app.domain.normalize import normalize_code
 from app.domain.records import DataQualityWarning, Period
 from app.domain.values import local_day_end, local_day_start
 from app.models import (
@@ -55,7 +56,6 @@ from app.reconcile.dossier_rules import (
     judge_dossier,
 )
 from app.reconcile.findings import KeyRange, LifecycleChanges, ObservedFinding, apply_findings
-from app.reconcile.normalize import normalize_code
 from app.reconcile.staging import StageSink
 
 P_LISTING, N_LISTING, TX_LISTING = "p", "n", "tx"

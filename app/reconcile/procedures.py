@@ -28,6 +28,14 @@ from typing import Any, Final
 
 import orjson
 
+from app.domain.normalize import (
+    is_known_bank,
+    is_valid_account,
+    normalize_account,
+    normalize_bank,
+    normalize_code,
+    normalize_name,
+)
 from app.domain.records import (
     DataQualityWarning,
     FeeLine,
@@ -37,14 +45,6 @@ from app.domain.records import (
     ProvincialProcedure,
 )
 from app.domain.values import parse_local_time
-from app.reconcile.normalize import (
-    is_known_bank,
-    is_valid_account,
-    normalize_account,
-    normalize_bank,
-    normalize_code,
-    normalize_name,
-)
 
 __all__ = [
     "KNOWN_LEVELS",

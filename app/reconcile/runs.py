@@ -26,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.clients import NationalClient, ProvincialClient, UpstreamAuthError
 from app.clients.base import UpstreamClient
 from app.db import DOSSIER_RUN_TABLES, PROCEDURE_RUN_TABLES, SessionFactory, analyze, in_values
+from app.domain.normalize import normalize_code
 from app.domain.records import (
     Agency,
     DataQualityWarning,
@@ -53,7 +54,6 @@ from app.read.complete_runs import latest_complete
 from app.read.procedures import level_figures
 from app.reconcile import dossier_runs, sightings
 from app.reconcile.findings import LifecycleChanges, ObservedFinding, apply_findings
-from app.reconcile.normalize import normalize_code
 from app.reconcile.procedures import (
     ChangePlan,
     JudgedChanges,
