@@ -50,9 +50,8 @@ from app.models import (
 )
 from app.models import Agency as AgencyRow
 from app.models.types import utcnow
-from app.read.complete_runs import latest_complete
-from app.read.procedures import level_figures
 from app.reconcile import dossier_runs, sightings
+from app.reconcile.figures import level_figures
 from app.reconcile.findings import LifecycleChanges, ObservedFinding, apply_findings
 from app.reconcile.procedures import (
     ChangePlan,
@@ -65,6 +64,7 @@ from app.reconcile.procedures import (
     provincial_from_snapshot,
     summarize,
 )
+from app.runs_history import latest_complete
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -856,7 +856,7 @@ class RunExecutor:
                 await _write_snapshot(session, run, plan, judged, now)
                 # The letters' figure as of this run, kept with it: the console's trend.
                 levels = await level_figures(session, run.province_code, None)
-                counts["levels"] = {level: figure.model_dump() for level, figure in levels.items()}
+                counts["levels"] = {level: asdict(figure) for level, figure in levels.items()}
             run.dry_run_sample = sample
             counts["timings_s"] = clock.lap("commit").laps
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)
