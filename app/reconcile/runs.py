@@ -36,7 +36,6 @@ from app.domain.records import (
     ProcedureStat,
     ProvincialProcedure,
 )
-from app.errors import Conflict
 from app.events import RUN_COMPLETED, RUN_FAILED, add_event
 from app.metrics import RUN_DURATION, RUNS
 from app.models import (
@@ -144,6 +143,29 @@ def default_upstreams(settings: Settings) -> tuple[ProvincialClient, NationalCli
     )
 
 
+class RunConflict(Exception):
+    """A different run of the province is active (or another is starting right now): the new
+    one is refused. A domain error (no HTTP here): ``app.errors`` answers it 409 problem+json,
+    with ``extra`` as the problem's members (the active run's id and status, when known)."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        active_run_id: str | None = None,
+        active_run_status: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.active_run_id = active_run_id
+        self.active_run_status = active_run_status
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        members = {"active_run_id": self.active_run_id, "active_run_status": self.active_run_status}
+        return {name: value for name, value in members.items() if value is not None}
+
+
 async def active_run(session: AsyncSession, province_code: str) -> Run | None:
     rows = await session.exec(select(Run).where(col(Run.active_province) == province_code))
     return rows.first()
@@ -158,7 +180,8 @@ async def submit_run(
     owner: str,
     lease: timedelta,
 ) -> Submission:
-    """Create a queued run, or join the identical active one; a different one conflicts (409).
+    """Create a queued run, or join the identical active one; a different one raises
+    ``RunConflict`` (answered 409).
 
     The UNIQUE ``active_province`` column decides races between replicas: the loser of an insert
     race re-reads the winner and coalesces or conflicts exactly as if it had come second.
@@ -192,13 +215,13 @@ async def submit_run(
                 await session.rollback()
                 continue
             return Submission(run=run, coalesced=False)
-    raise Conflict("Another run of this province is starting; try again.")
+    raise RunConflict("Another run of this province is starting; try again.")
 
 
 def _join_or_conflict(current: Run, request: RunRequest) -> Submission:
     if current.request_key == request.key():
         return Submission(run=current, coalesced=True)
-    raise Conflict(
+    raise RunConflict(
         f"Run {current.id} ({current.scope}, {current.period_from}–{current.period_to}) is "
         f"{current.status} for province {current.province_code}; one run per province at a time.",
         active_run_id=current.id,
