@@ -39,6 +39,7 @@ from app.domain.normalize import (
 from app.domain.records import (
     DataQualityWarning,
     FeeLine,
+    ListingName,
     NationalPaymentInfo,
     PaymentInfo,
     ProcedureStat,
@@ -98,8 +99,8 @@ KNOWN_LEVELS: Final[tuple[str, ...]] = ("tinh", "huyen", "xa")
 _SYNC_STATUSES: Final[frozenset[str]] = frozenset({"0", "1", "2"})
 _ACTIVE_STATUSES: Final[frozenset[str]] = frozenset({"0", "1"})
 
-LISTING_PROVINCIAL_PROCEDURES: Final = "provincial.procedures"
-LISTING_NATIONAL_PAYMENT_INFO: Final = "national.payment_info"
+LISTING_PROVINCIAL_PROCEDURES: Final = ListingName.PROVINCIAL_PROCEDURES
+LISTING_NATIONAL_PAYMENT_INFO: Final = ListingName.NATIONAL_PAYMENT_INFO
 
 JsonDict = dict[str, Any]
 

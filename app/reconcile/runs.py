@@ -31,6 +31,7 @@ from app.domain.records import (
     Agency,
     DataQualityWarning,
     Listing,
+    ListingName,
     NationalPaymentInfo,
     Period,
     ProcedureStat,
@@ -317,7 +318,11 @@ _AGENCY = AgencyRow.__table__  # type: ignore[attr-defined]
 
 
 # Listings whose size should not swing between runs; the stats depend on the period asked for.
-_DROP_GUARDED = ("provincial.agencies", "provincial.procedures", "national.payment_info")
+_DROP_GUARDED = (
+    ListingName.PROVINCIAL_AGENCIES,
+    ListingName.PROVINCIAL_PROCEDURES,
+    ListingName.NATIONAL_PAYMENT_INFO,
+)
 
 
 class RunExecutor:
