@@ -20,6 +20,7 @@ from app.clients.base import (
     UpstreamClient,
     response_json,
 )
+from app.clients.config import UpstreamSettings
 from app.clients.errors import UpstreamRequestError, UpstreamRetryableError
 from app.domain.dossiers import NationalDossier, PaymentTransaction
 from app.domain.records import (
@@ -31,7 +32,6 @@ from app.domain.records import (
     ProcedureStat,
 )
 from app.domain.values import format_local_time, local_day_end, local_day_start
-from app.settings import UpstreamSettings
 
 PAYMENT_INFO = ListingName.NATIONAL_PAYMENT_INFO
 PROCEDURE_STATS = ListingName.NATIONAL_PROCEDURE_STATS
