@@ -5,19 +5,20 @@ ProblemError
 ├── Unauthorized         401  (missing or unknown API key)
 ├── Forbidden            403  (key lacks the role)
 ├── NotFound             404
-├── Conflict             409  (another run of the province is active)
+├── Conflict             409  (another run of the province is active: RunConflict)
 └── ServiceUnavailable   503  (a query outran DATABASE_STATEMENT_TIMEOUT_S; Retry-After)
 
 A database error whose query PostgreSQL cancelled (SQLSTATE 57014: statement timeout) is
 answered as ServiceUnavailable, and so is a request that found no free pooled connection in
-time; never as a 500.
+time; never as a 500. The run pipeline's own ``RunConflict`` (app/reconcile/runs.py, no HTTP
+there) is answered as the ``Conflict`` that ``run_conflict`` makes of it.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +28,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.instrumentation import request_id
+
+if TYPE_CHECKING:
+    from app.reconcile.runs import RunConflict
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger(__name__)
@@ -75,6 +79,11 @@ class ServiceUnavailable(ProblemError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_s)}
+
+
+def run_conflict(exc: RunConflict) -> Conflict:
+    """The 409 of a refused run: its detail, and the active run's id and status as members."""
+    return Conflict(exc.detail, **exc.extra)
 
 
 QUERY_CANCELED = "57014"  # PostgreSQL: statement_timeout, or pg_cancel_backend()
@@ -146,6 +155,13 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=exc.headers(),
             **exc.extra,
         )
+
+    # Imported here: the pipeline module is far heavier than this one, and imports much.
+    from app.reconcile.runs import RunConflict
+
+    @app.exception_handler(RunConflict)
+    async def _run_conflict(request: Request, exc: RunConflict) -> Response:
+        return await _domain(request, run_conflict(exc))
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> Response:

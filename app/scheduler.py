@@ -32,11 +32,10 @@ from app.cadence import Cadence, Slot
 from app.db import SessionFactory
 from app.domain.records import Period
 from app.domain.values import default_period
-from app.errors import Conflict
 from app.metrics import SCHEDULE_TICKS
 from app.models import RunScope, ScheduleTick, TickOutcome
 from app.models.types import utcnow
-from app.reconcile.runs import RunExecutor, RunRequest, submit_run
+from app.reconcile.runs import RunConflict, RunExecutor, RunRequest, submit_run
 
 logger = logging.getLogger(__name__)
 
@@ -190,9 +189,9 @@ class Scheduler:
                 owner=self._executor.owner,
                 lease=self._executor.lease,
             )
-        except Conflict as exc:
+        except RunConflict as exc:
             outcome, detail = TickOutcome.SKIPPED, exc.detail
-            run_id = str(exc.extra.get("active_run_id") or "") or None
+            run_id = exc.active_run_id
         except Exception as exc:
             logger.exception("scheduled %s run of %s could not be submitted", scope, province_code)
             outcome, detail = TickOutcome.FAILED, f"{type(exc).__name__}: {exc}"

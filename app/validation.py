@@ -33,8 +33,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from app.domain.normalize import normalize_code
 from app.reconcile.dossier_rules import DOSSIER_REASONS
-from app.reconcile.normalize import normalize_code
 from app.reconcile.procedures import REASON_CODES
 
 FIRST_DAY: Final = date(2000, 1, 1)

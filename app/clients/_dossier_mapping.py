@@ -13,9 +13,9 @@ from app.domain.dossiers import (
     PaymentTransaction,
     ProvincialDossier,
 )
+from app.domain.normalize import normalize_code
 from app.domain.records import DataQualityWarning, FeeLine
 from app.domain.values import parse_local_time, parse_money
-from app.reconcile.normalize import normalize_code
 
 Mapped = tuple[str, Any] | None
 

@@ -28,6 +28,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from app.clients.config import UpstreamSettings
 from app.clients.errors import (
     UpstreamAuthError,
     UpstreamError,
@@ -36,7 +37,6 @@ from app.clients.errors import (
 )
 from app.domain.records import DataQualityWarning, Listing
 from app.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS, UPSTREAM_RETRIES
-from app.settings import UpstreamSettings
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)

@@ -12,6 +12,7 @@ import httpx
 from app.clients import _dossier_mapping as dm
 from app.clients import _mapping as m
 from app.clients.base import (
+    RETRYABLE_STATUS,
     ListingSink,
     Page,
     StreamedListing,
@@ -19,23 +20,24 @@ from app.clients.base import (
     UpstreamClient,
     response_json,
 )
+from app.clients.config import UpstreamSettings
 from app.clients.errors import UpstreamRequestError, UpstreamRetryableError
 from app.domain.dossiers import NationalDossier, PaymentTransaction
 from app.domain.records import (
     DataQualityWarning,
     Listing,
+    ListingName,
     NationalPaymentInfo,
     Period,
     ProcedureStat,
 )
 from app.domain.values import format_local_time, local_day_end, local_day_start
-from app.settings import UpstreamSettings
 
-PAYMENT_INFO = "national.payment_info"
-PROCEDURE_STATS = "national.procedure_stats"
+PAYMENT_INFO = ListingName.NATIONAL_PAYMENT_INFO
+PROCEDURE_STATS = ListingName.NATIONAL_PROCEDURE_STATS
 RETRYABLE_CODES = frozenset({"-1", "99"})
-SYNCED_DOSSIERS = "national.synced_dossiers"
-TRANSACTIONS = "national.transactions"
+SYNCED_DOSSIERS = ListingName.NATIONAL_SYNCED_DOSSIERS
+TRANSACTIONS = ListingName.NATIONAL_TRANSACTIONS
 R = TypeVar("R")
 
 
@@ -62,7 +64,7 @@ class NationalClient(UpstreamClient):
         # The gateway itself answers plain HTTP errors; the portal behind it answers 200 + code.
         if response.status_code == 401:
             raise TokenRejected
-        if response.status_code in (429, 500, 502, 503, 504):
+        if response.status_code in RETRYABLE_STATUS:
             raise UpstreamRetryableError.from_response(self.name, response)
         if response.status_code != 200:
             raise UpstreamRequestError(self.name, f"HTTP {response.status_code}")

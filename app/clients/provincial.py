@@ -11,6 +11,7 @@ import httpx
 from app.clients import _dossier_mapping as dm
 from app.clients import _mapping as m
 from app.clients.base import (
+    RETRYABLE_STATUS,
     ListingSink,
     Page,
     StreamedListing,
@@ -20,12 +21,19 @@ from app.clients.base import (
 )
 from app.clients.errors import UpstreamRequestError, UpstreamRetryableError
 from app.domain.dossiers import ProvincialDossier
-from app.domain.records import Agency, DataQualityWarning, Listing, Period, ProvincialProcedure
+from app.domain.records import (
+    Agency,
+    DataQualityWarning,
+    Listing,
+    ListingName,
+    Period,
+    ProvincialProcedure,
+)
 from app.domain.values import format_local_time, local_day_end, local_day_start, parse_local_time
 
-AGENCIES = "provincial.agencies"
-PROCEDURES = "provincial.procedures"
-DOSSIERS = "provincial.dossiers"
+AGENCIES = ListingName.PROVINCIAL_AGENCIES
+PROCEDURES = ListingName.PROVINCIAL_PROCEDURES
+DOSSIERS = ListingName.PROVINCIAL_DOSSIERS
 
 
 class ProvincialClient(UpstreamClient):
@@ -43,7 +51,7 @@ class ProvincialClient(UpstreamClient):
     def _unwrap(self, response: httpx.Response) -> Any:
         if response.status_code == 401:
             raise TokenRejected
-        if response.status_code in (429, 500, 502, 503, 504):
+        if response.status_code in RETRYABLE_STATUS:
             raise UpstreamRetryableError.from_response(self.name, response)
         if response.status_code != 200:
             message = ""

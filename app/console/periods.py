@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.values import default_period
 from app.models import RunScope
-from app.read.complete_runs import latest_complete
+from app.runs_history import latest_complete
 
 
 async def dossier_period(session: AsyncSession, province_code: str) -> tuple[date, date]:

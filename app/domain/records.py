@@ -8,9 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
+
+
+class ListingName(StrEnum):
+    """Every listing read from an upstream, by the one name that runs (``listings``), warnings,
+    logs and metrics use. A ``str``: stored and compared as the plain name."""
+
+    PROVINCIAL_AGENCIES = "provincial.agencies"
+    PROVINCIAL_PROCEDURES = "provincial.procedures"
+    PROVINCIAL_DOSSIERS = "provincial.dossiers"
+    NATIONAL_PAYMENT_INFO = "national.payment_info"
+    NATIONAL_PROCEDURE_STATS = "national.procedure_stats"
+    NATIONAL_SYNCED_DOSSIERS = "national.synced_dossiers"
+    NATIONAL_TRANSACTIONS = "national.transactions"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ from app.domain.reasons import CATALOGUE
 from app.exports.model import Column, Figure, Text
 from app.exports.worklists import AGENCY_COLUMNS, RunStamp, Worklist, fix_columns, from_page
 from app.models import RunScope
-from app.read.complete_runs import latest_complete
 from app.read.dossiers import (
     MismatchesQuery,
     OfflineQuery,
@@ -23,6 +22,7 @@ from app.read.dossiers import (
     offline,
     orphan_transactions,
 )
+from app.runs_history import latest_complete
 
 # The dossier as both lists show it: its code, agency, procedure, dates, fees and payment.
 DOSSIER_COLUMNS: Final = (

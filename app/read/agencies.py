@@ -18,11 +18,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.reasons import Lang, reason
 from app.models import ProcedureSnapshot, RunScope
-from app.read.complete_runs import latest_complete
 from app.read.kpi import hierarchy
 from app.read.procedures import ListView, level_figures, run_ref
 from app.read.visibility import agency_set
 from app.reconcile.procedures import KNOWN_LEVELS
+from app.runs_history import latest_complete
 from app.schemas.agencies import AgencyLevelFigures, AgencySummary
 
 SummaryGroup = Literal["agency", "parent"]

@@ -18,6 +18,7 @@ from app.domain.dossiers import (
     dossier_link,
     plain,
 )
+from app.domain.normalize import normalize_code
 from app.domain.reasons import Lang
 from app.errors import NotFound
 from app.models import (
@@ -33,7 +34,6 @@ from app.read.fixes import fix_of
 from app.read.kpi import Hierarchy, hierarchy, period_bounds
 from app.read.visibility import agency_set, may_see
 from app.reconcile.dossier_runs import N_LISTING, P_LISTING, TX_LISTING
-from app.reconcile.normalize import normalize_code
 
 PAID_OFFLINE: Final = "paid_offline"
 ORPHAN_TRANSACTION: Final = "orphan_transaction"

@@ -1,7 +1,7 @@
 """How fresh each province's data is, per scope: the finish of its latest complete part.
 
 Shared by ``/metrics`` (``recon_last_complete_run_timestamp_seconds``, ``recon_data_age_seconds``)
-and ``/health/ready`` ("degraded" when too old). "Complete" is ``complete_runs``'s notion: an
+and ``/health/ready`` ("degraded" when too old). "Complete" is ``app.runs_history``'s notion: an
 ``all`` run whose procedures part succeeded counts for procedures even if the run is partial.
 """
 
@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.models import Run, RunScope
-from app.read.complete_runs import latest_complete
+from app.models import RunScope
+from app.runs_history import has_runs, latest_complete
 
 SCOPES = (RunScope.PROCEDURES, RunScope.DOSSIERS)
 
@@ -35,16 +34,9 @@ async def scope_freshness(session: AsyncSession, province_code: str, scope: RunS
     part = await latest_complete(session, province_code, scope)
     if part is not None:
         return Freshness(province_code, scope.value, part.run.finished_at, part.run.id, True)
-    any_run = await session.exec(
-        select(col(Run.id))
-        .where(
-            col(Run.province_code) == province_code,
-            col(Run.scope).in_([scope, RunScope.ALL]),
-            col(Run.dry_run).is_(False),
-        )
-        .limit(1)
+    return Freshness(
+        province_code, scope.value, None, None, await has_runs(session, province_code, scope)
     )
-    return Freshness(province_code, scope.value, None, None, any_run.first() is not None)
 
 
 async def freshness(session: AsyncSession, province_codes: list[str]) -> list[Freshness]:

@@ -15,12 +15,12 @@ from sqlalchemy import case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.domain.normalize import normalize_code
 from app.domain.reasons import Lang, Text
 from app.domain.values import local_day_end, local_day_start
 from app.errors import BadRequest
 from app.models import Agency, Dossier, RunScope
-from app.read.complete_runs import latest_complete
-from app.reconcile.normalize import normalize_code
+from app.runs_history import latest_complete
 
 Group = Literal["agency", "parent", "province"]
 PROVINCE = "province"

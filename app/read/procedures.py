@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 from sqlalchemy import case, func, literal, tuple_
@@ -10,6 +10,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.domain.normalize import normalize_code
 from app.domain.reasons import Lang
 from app.errors import NotFound
 from app.models import (
@@ -23,13 +24,11 @@ from app.models import (
     SubjectKind,
 )
 from app.pagination import KeyCursor, ProcedureLevelCursor, decode_cursor, encode_cursor
-from app.read.complete_runs import latest_complete
 from app.read.fixes import fix_of, fixes_of
 from app.read.kpi import hierarchy
 from app.read.visibility import agency_set
-from app.reconcile import sightings
-from app.reconcile.normalize import normalize_code
-from app.reconcile.procedures import KNOWN_LEVELS
+from app.reconcile import figures, sightings
+from app.runs_history import latest_complete
 from app.schemas.procedures import (
     ConfigurationBrief,
     LevelFigures,
@@ -129,22 +128,13 @@ class ProcedureQuery:
 
 
 def _level_key() -> Any:
-    # A configuration without a level groups (and pages) under "".
-    return func.coalesce(col(ProcedureSnapshot.level), "")
+    return figures.level_key()
 
 
 def _configuration_conditions(
     province_code: str, query: ConfigurationsQuery, agencies: frozenset[str] | None
 ) -> list[Any]:
-    conditions: list[Any] = [
-        col(ProcedureSnapshot.province_code) == province_code,
-        col(ProcedureSnapshot.kind) == "configuration",
-    ]
-    if query.level:
-        conditions.append(col(ProcedureSnapshot.level) == query.level)
-    if agencies is not None:
-        conditions.append(col(ProcedureSnapshot.agency_code).in_(agencies))
-    return conditions
+    return figures.configuration_conditions(province_code, query.level, agencies)
 
 
 def _with_open_reason(reason: str) -> Any:
@@ -177,38 +167,10 @@ async def level_figures(
     agencies: frozenset[str] | None,
     level: str | None = None,
 ) -> dict[str, LevelFigures]:
-    """The letters' figure per level over the configurations of ``agencies`` (all: ``None``):
-    a procedure is synced at a level when every one of those configurations of it is."""
-    conditions = _configuration_conditions(
-        province_code, ConfigurationsQuery(synced=False, level=level), agencies
-    )
-    # One expression object in both clauses: PostgreSQL matches them by their parameters.
-    level_key = _level_key()
-    rows = await session.exec(
-        select(
-            level_key,
-            col(ProcedureSnapshot.procedure_code),
-            func.min(case((col(ProcedureSnapshot.synced).is_(True), 1), else_=0)),
-        )
-        .where(*conditions)
-        .group_by(level_key, col(ProcedureSnapshot.procedure_code))
-    )
-    counts: dict[str, list[int]] = {}
-    for level_code, _, all_synced in rows.all():
-        figure = counts.setdefault(level_code, [0, 0])
-        figure[0] += 1
-        figure[1] += int(all_synced or 0)
-    ordered = [lvl for lvl in KNOWN_LEVELS if lvl in counts]
-    ordered += sorted(lvl for lvl in counts if lvl not in KNOWN_LEVELS)
-    return {
-        lvl: LevelFigures(
-            fee_bearing=counts[lvl][0],
-            synced=counts[lvl][1],
-            not_synced=counts[lvl][0] - counts[lvl][1],
-            rate=round(counts[lvl][1] / counts[lvl][0], 4) if counts[lvl][0] else None,
-        )
-        for lvl in ordered
-    }
+    """The letters' figure per level over the configurations of ``agencies`` (all: ``None``),
+    as the API shows it (the count is ``app.reconcile.figures``', which runs keep too)."""
+    counted = await figures.level_figures(session, province_code, agencies, level)
+    return {lvl: LevelFigures(**asdict(figure)) for lvl, figure in counted.items()}
 
 
 async def configurations(

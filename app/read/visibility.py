@@ -7,8 +7,8 @@ agencies is absent from lists and sums alike, and a detail of one is not found.
 
 from __future__ import annotations
 
+from app.domain.normalize import normalize_code
 from app.read.kpi import Hierarchy
-from app.reconcile.normalize import normalize_code
 
 
 def agency_set(

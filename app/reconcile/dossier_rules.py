@@ -18,7 +18,7 @@ from app.domain.dossiers import (
     ProvincialDossier,
     fee_total,
 )
-from app.reconcile.normalize import normalize_code
+from app.domain.normalize import normalize_code
 
 DOSSIER_REASONS: Final = (
     "invalid_dossier_code",

@@ -36,7 +36,8 @@ from app.domain.dossiers import (
     dossier_link,
     fee_total,
 )
-from app.domain.records import DataQualityWarning, Period
+from app.domain.normalize import normalize_code
+from app.domain.records import DataQualityWarning, ListingName, Period
 from app.domain.values import local_day_end, local_day_start
 from app.models import (
     Dossier,
@@ -55,13 +56,12 @@ from app.reconcile.dossier_rules import (
     judge_dossier,
 )
 from app.reconcile.findings import KeyRange, LifecycleChanges, ObservedFinding, apply_findings
-from app.reconcile.normalize import normalize_code
 from app.reconcile.staging import StageSink
 
 P_LISTING, N_LISTING, TX_LISTING = "p", "n", "tx"
 FINDINGS_LISTING = "finding"  # a run's observed findings, staged while it judges
 # Listings of the sharp-drop guard (semantics §0); the transactions vary too much by nature.
-DROP_GUARDED = ("provincial.dossiers", "national.synced_dossiers")
+DROP_GUARDED = (ListingName.PROVINCIAL_DOSSIERS, ListingName.NATIONAL_SYNCED_DOSSIERS)
 CHUNK = 2000
 TRANSACTION_TAIL = timedelta(days=30)  # a fee is paid after the dossier is received (§3)
 PENDING_GRACE = timedelta(minutes=30)

@@ -28,16 +28,7 @@ from typing import Any, Final
 
 import orjson
 
-from app.domain.records import (
-    DataQualityWarning,
-    FeeLine,
-    NationalPaymentInfo,
-    PaymentInfo,
-    ProcedureStat,
-    ProvincialProcedure,
-)
-from app.domain.values import parse_local_time
-from app.reconcile.normalize import (
+from app.domain.normalize import (
     is_known_bank,
     is_valid_account,
     normalize_account,
@@ -45,6 +36,16 @@ from app.reconcile.normalize import (
     normalize_code,
     normalize_name,
 )
+from app.domain.records import (
+    DataQualityWarning,
+    FeeLine,
+    ListingName,
+    NationalPaymentInfo,
+    PaymentInfo,
+    ProcedureStat,
+    ProvincialProcedure,
+)
+from app.domain.values import parse_local_time
 
 __all__ = [
     "KNOWN_LEVELS",
@@ -98,8 +99,8 @@ KNOWN_LEVELS: Final[tuple[str, ...]] = ("tinh", "huyen", "xa")
 _SYNC_STATUSES: Final[frozenset[str]] = frozenset({"0", "1", "2"})
 _ACTIVE_STATUSES: Final[frozenset[str]] = frozenset({"0", "1"})
 
-LISTING_PROVINCIAL_PROCEDURES: Final = "provincial.procedures"
-LISTING_NATIONAL_PAYMENT_INFO: Final = "national.payment_info"
+LISTING_PROVINCIAL_PROCEDURES: Final = ListingName.PROVINCIAL_PROCEDURES
+LISTING_NATIONAL_PAYMENT_INFO: Final = ListingName.NATIONAL_PAYMENT_INFO
 
 JsonDict = dict[str, Any]
 

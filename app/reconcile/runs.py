@@ -26,16 +26,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.clients import NationalClient, ProvincialClient, UpstreamAuthError
 from app.clients.base import UpstreamClient
 from app.db import DOSSIER_RUN_TABLES, PROCEDURE_RUN_TABLES, SessionFactory, analyze, in_values
+from app.domain.normalize import normalize_code
 from app.domain.records import (
     Agency,
     DataQualityWarning,
     Listing,
+    ListingName,
     NationalPaymentInfo,
     Period,
     ProcedureStat,
     ProvincialProcedure,
 )
-from app.errors import Conflict
 from app.events import RUN_COMPLETED, RUN_FAILED, add_event
 from app.metrics import RUN_DURATION, RUNS
 from app.models import (
@@ -49,11 +50,9 @@ from app.models import (
 )
 from app.models import Agency as AgencyRow
 from app.models.types import utcnow
-from app.read.complete_runs import latest_complete
-from app.read.procedures import level_figures
 from app.reconcile import dossier_runs, sightings
+from app.reconcile.figures import level_figures
 from app.reconcile.findings import LifecycleChanges, ObservedFinding, apply_findings
-from app.reconcile.normalize import normalize_code
 from app.reconcile.procedures import (
     ChangePlan,
     JudgedChanges,
@@ -65,6 +64,7 @@ from app.reconcile.procedures import (
     provincial_from_snapshot,
     summarize,
 )
+from app.runs_history import latest_complete
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -144,6 +144,29 @@ def default_upstreams(settings: Settings) -> tuple[ProvincialClient, NationalCli
     )
 
 
+class RunConflict(Exception):
+    """A different run of the province is active (or another is starting right now): the new
+    one is refused. A domain error (no HTTP here): ``app.errors`` answers it 409 problem+json,
+    with ``extra`` as the problem's members (the active run's id and status, when known)."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        active_run_id: str | None = None,
+        active_run_status: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.active_run_id = active_run_id
+        self.active_run_status = active_run_status
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        members = {"active_run_id": self.active_run_id, "active_run_status": self.active_run_status}
+        return {name: value for name, value in members.items() if value is not None}
+
+
 async def active_run(session: AsyncSession, province_code: str) -> Run | None:
     rows = await session.exec(select(Run).where(col(Run.active_province) == province_code))
     return rows.first()
@@ -158,7 +181,8 @@ async def submit_run(
     owner: str,
     lease: timedelta,
 ) -> Submission:
-    """Create a queued run, or join the identical active one; a different one conflicts (409).
+    """Create a queued run, or join the identical active one; a different one raises
+    ``RunConflict`` (answered 409).
 
     The UNIQUE ``active_province`` column decides races between replicas: the loser of an insert
     race re-reads the winner and coalesces or conflicts exactly as if it had come second.
@@ -192,13 +216,13 @@ async def submit_run(
                 await session.rollback()
                 continue
             return Submission(run=run, coalesced=False)
-    raise Conflict("Another run of this province is starting; try again.")
+    raise RunConflict("Another run of this province is starting; try again.")
 
 
 def _join_or_conflict(current: Run, request: RunRequest) -> Submission:
     if current.request_key == request.key():
         return Submission(run=current, coalesced=True)
-    raise Conflict(
+    raise RunConflict(
         f"Run {current.id} ({current.scope}, {current.period_from}–{current.period_to}) is "
         f"{current.status} for province {current.province_code}; one run per province at a time.",
         active_run_id=current.id,
@@ -294,7 +318,11 @@ _AGENCY = AgencyRow.__table__  # type: ignore[attr-defined]
 
 
 # Listings whose size should not swing between runs; the stats depend on the period asked for.
-_DROP_GUARDED = ("provincial.agencies", "provincial.procedures", "national.payment_info")
+_DROP_GUARDED = (
+    ListingName.PROVINCIAL_AGENCIES,
+    ListingName.PROVINCIAL_PROCEDURES,
+    ListingName.NATIONAL_PAYMENT_INFO,
+)
 
 
 class RunExecutor:
@@ -856,7 +884,7 @@ class RunExecutor:
                 await _write_snapshot(session, run, plan, judged, now)
                 # The letters' figure as of this run, kept with it: the console's trend.
                 levels = await level_figures(session, run.province_code, None)
-                counts["levels"] = {level: figure.model_dump() for level, figure in levels.items()}
+                counts["levels"] = {level: asdict(figure) for level, figure in levels.items()}
             run.dry_run_sample = sample
             counts["timings_s"] = clock.lap("commit").laps
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)

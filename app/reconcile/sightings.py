@@ -27,7 +27,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models import Finding, FindingStatus, Run, RunScope
-from app.read.complete_runs import latest_complete
+from app.runs_history import latest_complete
 
 SEQUENCE: Final = "sequence"  # the key in a procedure run's (or part's) counts
 

@@ -39,9 +39,9 @@ from app.models import MonthlyReport, Run, RunScope
 from app.models.types import utcnow
 from app.read import kpi
 from app.read.agencies import AgencySummaryQuery, agency_summary
-from app.read.complete_runs import latest_complete
 from app.read.procedures import level_figures
 from app.reports.canonical import canonical_json, sha256_of
+from app.runs_history import latest_complete
 
 REPORT_VERSION: Final = 1  # the body's layout; a reader of old rows may need to know it
 

@@ -21,9 +21,10 @@ from app.metrics import (
     WEBHOOK_OLDEST_PENDING,
 )
 from app.migrate import has_pending_migrations
-from app.models import DeliveryStatus, Finding, FindingStatus, Run, RunStatus, WebhookDelivery
+from app.models import DeliveryStatus, Finding, FindingStatus, WebhookDelivery
 from app.models.types import utcnow
 from app.read.freshness import Freshness, freshness
+from app.runs_history import last_finished
 from app.schemas.admin import READY_EXAMPLE, Live, Ready
 from app.schemas.problems import problem_responses
 from app.settings import Settings
@@ -192,16 +193,7 @@ def _duration(delta: timedelta) -> str:
 
 
 async def _last_run(session: AsyncSession, province_code: str) -> dict[str, Any] | None:
-    rows = await session.exec(
-        select(Run)
-        .where(
-            col(Run.province_code) == province_code,
-            col(Run.status).not_in([RunStatus.QUEUED, RunStatus.RUNNING]),
-        )
-        .order_by(col(Run.finished_at).desc())
-        .limit(1)
-    )
-    run = rows.first()
+    run = await last_finished(session, province_code)
     if run is None or run.finished_at is None:
         return None
     return {

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.dependencies import ExecutorDep, OperatorDep, ProvinceDep, SessionFactoryDep
 from app.domain.records import Period
 from app.domain.values import default_period, year_before
+from app.errors import run_conflict
 from app.models import RunScope
-from app.reconcile.runs import RunRequest, submit_run
+from app.reconcile.runs import RunConflict, RunRequest, submit_run
 from app.schemas.problems import problem_responses
 from app.validation import Day
 
@@ -94,20 +95,24 @@ async def reconcile(
     body: Annotated[ReconcileBody | None, Body()] = None,
 ) -> ReconcileAccepted:
     request = body or ReconcileBody()
-    submission = await submit_run(
-        factory,
-        province_code=province,
-        request=RunRequest(
-            scope=RunScope(request.scope),
-            period=request.period(),
-            dry_run=request.dry_run,
-            accept_drop=request.accept_drop,
-            full_check=request.full,
-        ),
-        trigger="api",
-        owner=executor.owner,
-        lease=executor.lease,
-    )
+    try:
+        submission = await submit_run(
+            factory,
+            province_code=province,
+            request=RunRequest(
+                scope=RunScope(request.scope),
+                period=request.period(),
+                dry_run=request.dry_run,
+                accept_drop=request.accept_drop,
+                full_check=request.full,
+            ),
+            trigger="api",
+            owner=executor.owner,
+            lease=executor.lease,
+        )
+    except RunConflict as exc:
+        # One Conflict for every caller of this function: the console's runs page catches it.
+        raise run_conflict(exc) from exc
     if not submission.coalesced:
         executor.start(submission.run.id)
     return ReconcileAccepted(

@@ -10,10 +10,10 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.domain.normalize import normalize_code
 from app.errors import NotFound, ProblemError
 from app.models import WebhookEndpoint, WebhookSecret
 from app.models.types import utcnow
-from app.reconcile.normalize import normalize_code
 from app.webhooks.deliveries import fail_pending
 from app.webhooks.secretbox import SecretBox
 from app.webhooks.signing import generate_secret

@@ -16,9 +16,9 @@ from tenacity import RetryCallState
 
 from app.clients import NationalClient, ProvincialClient, UpstreamAuthError
 from app.clients.base import retry_wait
+from app.clients.config import UpstreamSettings
 from app.clients.errors import UpstreamRetryableError
 from app.domain.records import Period
-from app.settings import UpstreamSettings
 
 P_BASE, P_TOKEN = "https://p.test/api", "https://p.test/oauth/token"
 N_BASE, N_TOKEN = "https://n.test/gw", "https://n.test/oauth/token"

@@ -17,9 +17,9 @@ import openpyxl
 import pytest
 from sqlmodel import select
 
+from app.domain.normalize import normalize_code
 from app.models import OutboxEvent
 from app.read.kpi import hierarchy
-from app.reconcile.normalize import normalize_code
 from app.simulator.dossiers import DossierTruth, Figures
 from app.simulator.server import SimulatorServer
 from tests.conftest import ServiceClient

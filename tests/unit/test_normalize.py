@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.domain.banks import BIN_BY_SHORT_CODE
-from app.reconcile.normalize import (
+from app.domain.normalize import (
     is_known_bank,
     is_valid_account,
     normalize_account,
