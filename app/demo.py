@@ -27,7 +27,7 @@ from app.export_client import Downloaded, DownloadError, Target, download
 from app.main import create_app
 from app.settings import Settings
 from app.simulator.faults import Faults
-from app.simulator.scenarios import list_scenarios
+from app.simulator.scenarios.registry import list_scenarios
 from app.simulator.server import SimulatorServer
 from app.webhooks.receiver import Receiver
 

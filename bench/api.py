@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from _processes import free_port, process  # noqa: E402  (bench/ is the script's own directory)
 
-from app.simulator.scenarios import list_scenarios  # noqa: E402
+from app.simulator.scenarios.registry import list_scenarios  # noqa: E402
 from app.simulator.server import simulator_environment  # noqa: E402
 
 ADMIN = "bench-admin-key"

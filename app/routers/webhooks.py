@@ -26,7 +26,7 @@ from app.schemas.admin import (
 )
 from app.schemas.problems import problem_responses
 from app.validation import AgencyCode, CursorParam, Moment, Text
-from app.webhooks import deliveries
+from app.webhooks import delivery_admin
 from app.webhooks import endpoints as service
 
 router = APIRouter(prefix="/webhooks/endpoints", tags=["webhooks"])
@@ -240,7 +240,7 @@ async def list_deliveries(
     cursor: CursorParam = None,
 ) -> dict[str, Any]:
     await service.get_endpoint(session, province, endpoint_id)
-    return await deliveries.list_deliveries(
+    return await delivery_admin.list_deliveries(
         session, endpoint_id, status=status, event_type=event_type, limit=limit, cursor=cursor
     )
 
@@ -260,7 +260,7 @@ async def get_delivery(
     message_id: MessageId,
 ) -> dict[str, Any]:
     await service.get_endpoint(session, province, endpoint_id)
-    return await deliveries.get_delivery(session, endpoint_id, message_id)
+    return await delivery_admin.get_delivery(session, endpoint_id, message_id)
 
 
 @router.get(
@@ -280,7 +280,7 @@ async def list_attempts(
     cursor: CursorParam = None,
 ) -> dict[str, Any]:
     await service.get_endpoint(session, province, endpoint_id)
-    return await deliveries.list_attempts(session, endpoint_id, limit=limit, cursor=cursor)
+    return await delivery_admin.list_attempts(session, endpoint_id, limit=limit, cursor=cursor)
 
 
 @router.post(
@@ -301,7 +301,7 @@ async def redeliver(
     message_id: MessageId,
 ) -> dict[str, Any]:
     endpoint = await service.get_endpoint(session, province, endpoint_id)
-    view = await deliveries.redeliver(session, endpoint, message_id)
+    view = await delivery_admin.redeliver(session, endpoint, message_id)
     request.app.state.dispatcher.wake()
     return view
 
@@ -324,7 +324,7 @@ async def recover(
     body: Recovery,
 ) -> dict[str, Any]:
     endpoint = await service.get_endpoint(session, province, endpoint_id)
-    requeued = await deliveries.recover(session, endpoint, body.since, body.until)
+    requeued = await delivery_admin.recover(session, endpoint, body.since, body.until)
     request.app.state.dispatcher.wake()
     return {"endpoint_id": endpoint.id, "requeued": requeued}
 
@@ -347,6 +347,6 @@ async def send_test(
     body: Annotated[TestEvent | None, Body()] = None,
 ) -> dict[str, Any]:
     endpoint = await service.get_endpoint(session, province, endpoint_id)
-    sent = await deliveries.send_test_event(session, endpoint, (body or TestEvent()).event_type)
+    sent = await delivery_admin.send_test_event(session, endpoint, (body or TestEvent()).event_type)
     request.app.state.dispatcher.wake()
     return sent

@@ -13,7 +13,8 @@ import uvicorn
 
 from app.background_server import BackgroundServer
 from app.simulator.faults import Credentials, Faults
-from app.simulator.scenarios import Scenario, get_scenario, list_scenarios
+from app.simulator.scenarios.plan import Scenario
+from app.simulator.scenarios.registry import get_scenario, list_scenarios
 from app.simulator.upstreams import SimulatorState, create_simulator_app
 
 

@@ -25,10 +25,11 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from app.domain.values import parse_local_time
-from app.simulator.dossiers import DossierSet, PagedItems, parse_time
+from app.simulator.dossiers.render import DossierSet, PagedItems
 from app.simulator.faults import Credentials, Faults
-from app.simulator.scenarios import JsonDict, Scenario, get_scenario
+from app.simulator.scenarios.plan import JsonDict, Scenario
+from app.simulator.scenarios.registry import get_scenario
+from app.simulator.wire_time import is_upstream_time, parse_time
 
 PROVINCIAL = "provincial"
 NATIONAL = "national"
@@ -384,18 +385,18 @@ def _provincial_router(state: SimulatorState) -> APIRouter:
         since = request.query_params.get("updatedSince", "").strip()
         if not since:
             return state.procedures()
-        if parse_local_time(since) is None:
+        if not is_upstream_time(since):
             return _spring_error(400, "Bad Request", "updatedSince must be yyyyMMddHHmmss")
         # An item whose NgayCapNhat does not parse cannot be compared: better sent than lost.
         return [
             item
             for item in state.procedures()
-            if parse_local_time(item["NgayCapNhat"]) is None
+            if not is_upstream_time(item["NgayCapNhat"])
             or str(item["NgayCapNhat"]).strip() >= since
         ]
 
     # --- DOSSIERS: GET /v1/dossiers?receivedFrom&receivedTo[&updatedSince] ----------------------
-    # Rendered page by page from the scenario's compact plan (app.simulator.dossiers); a
+    # Rendered page by page from the scenario's compact plan (app.simulator.dossiers.render); a
     # scenario without dossiers answers 501 rather than an empty listing.
     @router.get("/v1/dossiers")
     async def dossiers(request: Request) -> Response:
@@ -551,7 +552,7 @@ def _national_router(state: SimulatorState) -> APIRouter:
     def _stats_window(request: Request) -> list[JsonDict] | str:
         from_ = request.query_params.get("TuNgay", "").strip()
         to = request.query_params.get("DenNgay", "").strip()
-        if parse_local_time(from_) is None or parse_local_time(to) is None:
+        if not is_upstream_time(from_) or not is_upstream_time(to):
             return "TuNgay và DenNgay phải có dạng yyyyMMddHHmmss"
         if from_ > to:
             return "TuNgay phải nhỏ hơn hoặc bằng DenNgay"

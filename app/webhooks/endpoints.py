@@ -14,7 +14,7 @@ from app.domain.normalize import normalize_code
 from app.errors import NotFound, ProblemError
 from app.models import WebhookEndpoint, WebhookSecret
 from app.models.types import utcnow
-from app.webhooks.deliveries import fail_pending
+from app.webhooks.delivery_admin import fail_pending
 from app.webhooks.secretbox import SecretBox
 from app.webhooks.signing import generate_secret
 from app.webhooks.ssrf import SsrfPolicy, UrlRefused, check_url, resolve_and_check

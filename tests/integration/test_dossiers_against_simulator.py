@@ -20,7 +20,7 @@ from sqlmodel import select
 from app.domain.normalize import normalize_code
 from app.models import OutboxEvent
 from app.read.kpi import hierarchy
-from app.simulator.dossiers import DossierTruth, Figures
+from app.simulator.dossiers.truth import DossierTruth, Figures
 from app.simulator.server import SimulatorServer
 from tests.conftest import ServiceClient
 from tests.integration.conftest import set_faults, settings_for

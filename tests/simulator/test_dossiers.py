@@ -18,20 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
-from app.simulator.dong_thap import district_codes
-from app.simulator.dossiers import (
-    DOSSIER_REASONS,
-    ORPHAN_KINDS,
-    T_LATE_ORPHAN,
-    T_OLD_CODE,
-    DossierSet,
-    DossierTruth,
-    fmt_time,
-)
+from app.simulator.dossiers.plan import DOSSIER_REASONS, ORPHAN_KINDS, T_LATE_ORPHAN, T_OLD_CODE
+from app.simulator.dossiers.render import DossierSet
+from app.simulator.dossiers.truth import DossierTruth
 from app.simulator.faults import Credentials, Faults
-from app.simulator.scenarios import get_scenario
+from app.simulator.scenarios.dong_thap import district_codes
+from app.simulator.scenarios.registry import get_scenario
 from app.simulator.server import SimulatorServer
 from app.simulator.upstreams import create_simulator_app
+from app.simulator.wire_time import fmt_time
 from tests.simulator import dossier_oracle as oracle
 
 CREDS = Credentials()
@@ -608,7 +603,7 @@ def test_fault_listing_names_are_known() -> None:
 
 _MILLION = """
 import json, resource, time
-from app.simulator.scenarios import get_scenario
+from app.simulator.scenarios.registry import get_scenario
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
 dossiers = get_scenario("dong-thap-2023", dossier_scale=3.1).dossiers

@@ -9,7 +9,8 @@ from collections import Counter
 
 import pytest
 
-from app.simulator.scenarios import Scenario, get_scenario, list_scenarios
+from app.simulator.scenarios.plan import Scenario
+from app.simulator.scenarios.registry import get_scenario, list_scenarios
 from app.simulator.truth import REASONS
 from tests.simulator import oracle
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.domain.values import parse_local_time
 from app.simulator.faults import Credentials, Faults
-from app.simulator.scenarios import get_scenario
+from app.simulator.scenarios.registry import get_scenario
 from app.simulator.server import SimulatorServer
 from app.simulator.upstreams import create_simulator_app
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from app.webhooks.dispatcher import fan_out
 from app.webhooks.examples import example_data
+from app.webhooks.fan_out import fan_out
 from tests.api.test_api import assert_problem, key_for
 from tests.webhooks.conftest import ENDPOINTS, Hooks
 

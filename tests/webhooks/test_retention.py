@@ -20,8 +20,8 @@ from app.models import (
 )
 from app.models.types import utcnow
 from app.retention import purge_expired
-from app.webhooks.dispatcher import fan_out
 from app.webhooks.endpoints import create_endpoint
+from app.webhooks.fan_out import fan_out
 from app.webhooks.secretbox import SecretBox
 from tests.conftest import TEST_SECRET_KEY
 

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks import Webhook
 
-from app.webhooks.delivery import (
+from app.webhooks.sending import (
     DEFAULT_SCHEDULE,
     RESPONSE_EXCERPT_BYTES,
     USER_AGENT,

@@ -13,10 +13,10 @@ import random
 from datetime import date
 from typing import Final
 
-from app.simulator import dossier_plans as plans
 from app.simulator import geography as geo
-from app.simulator.dossiers import DossierSet
-from app.simulator.scenarios import (
+from app.simulator.dossiers import provinces as plans
+from app.simulator.dossiers.render import DossierSet
+from app.simulator.scenarios.plan import (
     AM,
     BEN,
     FAILED,
@@ -25,12 +25,12 @@ from app.simulator.scenarios import (
     PENDING,
     Agency,
     ConfigPlan,
+    Names,
     ProcedurePlan,
+    Province,
     Scenario,
-    _Names,
-    _Province,
-    _Renderer,
 )
+from app.simulator.scenarios.render import Renderer
 
 PROVINCE: Final = "H29"
 PROVINCE_NAME: Final = "Đồng Tháp"
@@ -140,8 +140,8 @@ _TREASURY_BINS: Final = ("970415", "970418", "970405", "970436")
 _BANK_BINS: Final = ("970415", "970418", "970405", "970436", "970403", "970422", "970407")
 
 
-def _province(rng: random.Random) -> _Province:
-    province = _Province(code=PROVINCE, rng=rng)
+def _province(rng: random.Random) -> Province:
+    province = Province(code=PROVINCE, rng=rng)
 
     def treasury_unit(code: str, name: str, beneficiary: str, cap: int, parent: str | None,
                       khobac: str, revenue: bool = True) -> Agency:  # fmt: skip
@@ -220,13 +220,13 @@ def _province(rng: random.Random) -> _Province:
     return province
 
 
-def build_scenario(name: str, seed: int, scale: int) -> Scenario:
+def build_dong_thap(name: str, seed: int, scale: int) -> Scenario:
     """The procedure side of the scenario (configurations, N's payment information, statistics);
     dossiers are attached by ``attach_dossiers``. ``scale`` multiplies commune procedures."""
     rng = random.Random(seed)
     province = _province(rng)
-    names = _Names(rng)
-    renderer = _Renderer(
+    names = Names(rng)
+    renderer = Renderer(
         name=name,
         seed=seed,
         province=PROVINCE,
@@ -303,4 +303,4 @@ def district_codes() -> dict[str, str]:
     return {f"000.00.{zz:02d}.{PROVINCE}": name for zz, name, _, _, _ in DISTRICTS}
 
 
-__all__ = ["DISTRICTS", "PROVINCE", "attach_dossiers", "build_scenario", "district_codes"]
+__all__ = ["DISTRICTS", "PROVINCE", "attach_dossiers", "build_dong_thap", "district_codes"]

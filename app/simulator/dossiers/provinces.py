@@ -2,7 +2,7 @@
 
 Counts are planned per agency first (fee-bearing and portal-counted dossiers in the period, the
 scatter of every semantics §3 reason, dossiers without fees, dossiers just outside the period,
-orphan transactions); ``app.simulator.dossiers`` then places and renders them. ``scale``
+orphan transactions); ``app.simulator.dossiers.render`` then places and renders them. ``scale``
 multiplies every count; figures the scenarios promise (Đồng Tháp's online-payment rates, Tây
 Ninh's overdue rates) are re-fitted at each scale so their rounded rates do not move.
 """
@@ -14,18 +14,23 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any, Final
 
-from app.simulator import dossiers as d
-from app.simulator.dossiers import (
-    DAY,
+from app.simulator.dossiers.plan import (
+    T_LATE_ORPHAN,
+    T_OLD_CODE,
+    T_ORPHAN_BAD,
+    T_ORPHAN_CODE,
+    T_STRAY,
     AgencyQuota,
     DossierAgency,
-    DossierSet,
     DossierSpec,
     FeeTemplate,
     Timing,
+    TimingFn,
     allocate,
     profile,
 )
+from app.simulator.dossiers.render import DossierSet
+from app.simulator.wire_time import DAY, day_of
 
 JsonDict = dict[str, Any]
 
@@ -97,11 +102,11 @@ OUTSIDE: Final[tuple[tuple[dict[str, Any], int], ...]] = (
     ({"synced": False, "method": "CHUYEN_KHOAN"}, 5),
 )
 ORPHANS: Final[dict[int, int]] = {
-    d.T_ORPHAN_CODE: 180,
-    d.T_ORPHAN_BAD: 90,
-    d.T_OLD_CODE: 60,
-    d.T_STRAY: 120,
-    d.T_LATE_ORPHAN: 40,
+    T_ORPHAN_CODE: 180,
+    T_ORPHAN_BAD: 90,
+    T_OLD_CODE: 60,
+    T_STRAY: 120,
+    T_LATE_ORPHAN: 40,
 }
 
 
@@ -213,7 +218,7 @@ def days_between(first: date, last: date) -> tuple[list[int], list[float]]:
     current = first
     while current <= last:
         running += day_weight(current)
-        days.append(d.day_of(current))
+        days.append(day_of(current))
         cumulative.append(running)
         current += timedelta(days=1)
     return days, cumulative
@@ -319,7 +324,7 @@ def dong_thap_spec(
             )
         )
     start, end = DT_PERIOD
-    snapshot = (d.day_of(end) + 30) * DAY
+    snapshot = (day_of(end) + 30) * DAY
     regions = {
         "in": days_between(start, end),
         "before": days_between(date(2022, 12, 19), date(2022, 12, 31)),
@@ -354,7 +359,7 @@ def _spec(
     end: date,
     agencies: list[DossierAgency],
     quotas: list[AgencyQuota],
-    timing: d.TimingFn,
+    timing: TimingFn,
     scatter_scale: float,
 ) -> DossierSpec:
     return DossierSpec(
@@ -453,7 +458,7 @@ def tay_ninh_spec(
             )
         )
     start, end = TN_PERIOD
-    snapshot = (d.day_of(end) + 15) * DAY
+    snapshot = (day_of(end) + 15) * DAY
     outside = {
         "before": days_between(date(2022, 12, 19), date(2022, 12, 31)),
         "after": days_between(end + timedelta(days=1), date(2023, 12, 12)),
@@ -493,7 +498,7 @@ def _month_days(month: int) -> list[int]:
     first = date(2023, month, 1)
     following = date(2023 + (month == 12), month % 12 + 1, 1)
     return [
-        d.day_of(first + timedelta(days=i))
+        day_of(first + timedelta(days=i))
         for i in range((following - first).days)
         if day_weight(first + timedelta(days=i)) >= 0.9
     ]
@@ -522,11 +527,11 @@ def _tay_ninh_timings(
                     due = finish  # finished exactly when due: on time
                 received_day = finish_day - rng.randint(1, 18)
             result.append((received_day, due, finish))
-    start, last = d.day_of(date(2023, 6, 1)), d.day_of(date(2023, 11, 30))
+    start, last = day_of(date(2023, 6, 1)), day_of(date(2023, 11, 30))
     for _ in range(open_count):
         received_day = rng.randint(start, last)
         if rng.random() < 0.25:
-            received_day = rng.randint(start, d.day_of(date(2023, 8, 31)))  # long stuck
+            received_day = rng.randint(start, day_of(date(2023, 8, 31)))  # long stuck
         due = (received_day + rng.choice((3, 5, 7, 10, 15, 20, 30))) * DAY + 17 * 3600
         result.append((received_day, due, 0))
     months = [m for m, _, _ in TN_MONTHS]
