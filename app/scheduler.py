@@ -35,7 +35,7 @@ from app.domain.values import default_period
 from app.metrics import SCHEDULE_TICKS
 from app.models import RunScope, ScheduleTick, TickOutcome
 from app.models.types import utcnow
-from app.reconcile.runs import RunConflict, RunExecutor, RunRequest, submit_run
+from app.reconcile.runs import RunConflict, RunExecutor, RunRequest
 
 logger = logging.getLogger(__name__)
 
@@ -181,13 +181,10 @@ class Scheduler:
         run_id: str | None = None
         detail: str | None = None
         try:
-            submission = await submit_run(
-                self._factory,
-                province_code=province_code,
-                request=RunRequest(scope=RunScope(scope), period=Period(*default_period())),
+            submission = await self._executor.submit(
+                province_code,
+                RunRequest(scope=RunScope(scope), period=Period(*default_period())),
                 trigger="schedule",
-                owner=self._executor.owner,
-                lease=self._executor.lease,
             )
         except RunConflict as exc:
             outcome, detail = TickOutcome.SKIPPED, exc.detail
@@ -200,7 +197,6 @@ class Scheduler:
             if submission.coalesced:
                 outcome, detail = TickOutcome.SKIPPED, "an identical run was already active"
             else:
-                self._executor.start(run_id)
                 outcome = TickOutcome.STARTED
         return outcome, run_id, detail
 

@@ -373,6 +373,22 @@ class RunExecutor:
         self._clients.setdefault(run.id, []).extend((provincial, national))
         return provincial, national
 
+    async def submit(self, province_code: str, request: RunRequest, *, trigger: str) -> Submission:
+        """Queue a run under this replica's lease and start it, or join the identical active
+        one; a different active run raises ``RunConflict``. The one call of the router and
+        the scheduler."""
+        submission = await submit_run(
+            self._factory,
+            province_code=province_code,
+            request=request,
+            trigger=trigger,
+            owner=self._owner,
+            lease=self.lease,
+        )
+        if not submission.coalesced:
+            self.start(submission.run.id)
+        return submission
+
     def start(self, run_id: str) -> None:
         if run_id in self._tasks:
             return

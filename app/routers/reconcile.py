@@ -7,12 +7,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.dependencies import ExecutorDep, OperatorDep, ProvinceDep, SessionFactoryDep
+from app.dependencies import ExecutorDep, OperatorDep, ProvinceDep
 from app.domain.records import Period
 from app.domain.values import default_period, year_before
 from app.errors import run_conflict
 from app.models import RunScope
-from app.reconcile.runs import RunConflict, RunRequest, submit_run
+from app.reconcile.runs import RunConflict, RunRequest
 from app.schemas.problems import problem_responses
 from app.validation import Day
 
@@ -90,16 +90,14 @@ class ReconcileAccepted(BaseModel):
 async def reconcile(
     principal: OperatorDep,
     province: ProvinceDep,
-    factory: SessionFactoryDep,
     executor: ExecutorDep,
     body: Annotated[ReconcileBody | None, Body()] = None,
 ) -> ReconcileAccepted:
     request = body or ReconcileBody()
     try:
-        submission = await submit_run(
-            factory,
-            province_code=province,
-            request=RunRequest(
+        submission = await executor.submit(
+            province,
+            RunRequest(
                 scope=RunScope(request.scope),
                 period=request.period(),
                 dry_run=request.dry_run,
@@ -107,14 +105,10 @@ async def reconcile(
                 full_check=request.full,
             ),
             trigger="api",
-            owner=executor.owner,
-            lease=executor.lease,
         )
     except RunConflict as exc:
         # One Conflict for every caller of this function: the console's runs page catches it.
         raise run_conflict(exc) from exc
-    if not submission.coalesced:
-        executor.start(submission.run.id)
     return ReconcileAccepted(
         run_id=submission.run.id,
         status=submission.run.status,

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from app.auth import Role
 from app.console.deps import FormPageDep, Page, PageDep
-from app.dependencies import get_executor, get_session_factory
+from app.dependencies import get_executor
 from app.errors import BadRequest, Conflict
 from app.models import ACTIVE_STATUSES, Run, RunStatus
 from app.models.types import utcnow
@@ -119,7 +119,6 @@ async def start_run(
         accepted = await reconcile(
             principal=page.user.principal,
             province=page.province,
-            factory=await get_session_factory(page.request),
             executor=await get_executor(page.request),
             body=body,
         )
