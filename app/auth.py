@@ -15,6 +15,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,6 +23,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.errors import Forbidden, Unauthorized
 from app.models import ApiKey
 from app.models.types import utcnow
+
+if TYPE_CHECKING:
+    from app.key_cache import KeyCache
 
 KEY_PREFIX = "rk_"
 
@@ -89,23 +93,36 @@ async def create_key(
 
 
 async def authenticate(
-    session: AsyncSession, authorization: str | None, admin_key: str | None
+    session: AsyncSession,
+    authorization: str | None,
+    admin_key: str | None,
+    cache: KeyCache | None = None,
 ) -> Principal:
+    """The principal of a bearer key; with ``cache``, a key verified lately is not read again
+    (``app/key_cache.py`` says how revocations still reach every replica within a second)."""
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
     if admin_key and hmac.compare_digest(token.encode(), admin_key.encode()):
         return Principal(name="RECON_ADMIN_KEY", role=Role.ADMIN, key_id=None, agency_code=None)
-    rows = await session.exec(
-        select(ApiKey).where(
-            col(ApiKey.key_hash) == hash_key(token), col(ApiKey.revoked_at).is_(None)
+    key_hash = hash_key(token)
+
+    async def lookup() -> Principal | None:
+        rows = await session.exec(
+            select(ApiKey).where(col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None))
         )
-    )
-    key = rows.first()
-    if key is None:
+        key = rows.first()
+        if key is None:
+            return None
+        return Principal(
+            name=key.name, role=Role(key.role), key_id=key.id, agency_code=key.agency_code
+        )
+
+    principal = await (cache.cached(key_hash, lookup) if cache is not None else lookup())
+    if principal is None:
         raise Unauthorized("The API key is not valid.")
-    return Principal(name=key.name, role=Role(key.role), key_id=key.id, agency_code=key.agency_code)
+    return principal
 
 
 def require_role(principal: Principal, role: Role) -> Principal:

@@ -90,6 +90,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `recon keys crea
 
 def _role_dependency(role: Role) -> Callable[..., Awaitable[Principal]]:
     async def dependency(
+        request: Request,
         session: SessionDep,
         settings: SettingsDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -98,7 +99,7 @@ def _role_dependency(role: Role) -> Callable[..., Awaitable[Principal]]:
             settings.recon_admin_key.get_secret_value() if settings.recon_admin_key else None
         )
         header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
-        principal = await authenticate(session, header, admin_key)
+        principal = await authenticate(session, header, admin_key, request.app.state.key_cache)
         return require_role(principal, role)
 
     return dependency

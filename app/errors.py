@@ -168,6 +168,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if query_canceled(exc):
             logger.warning("query cancelled on %s %s: %s", request.method, request.url.path, exc)
             return await _domain(request, query_timeout())
+        if exc.connection_invalidated:
+            # A connection the server had cut (app/db.py pings only idle ones): the pool has
+            # dropped it, and a retry gets a new one.
+            logger.warning("database connection lost on %s %s", request.method, request.url.path)
+            lost = ServiceUnavailable("The database connection was lost; retry.")
+            lost.retry_after_s = 1
+            return await _domain(request, lost)
         # Not logger.exception: the driver's message and its chained causes carry the server's
         # DETAIL, which quotes row values ("Key (key_hash)=(…) already exists", "Failing row
         # contains (…)"), and the statement's parameters would too. Logged instead: the error's

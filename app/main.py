@@ -24,6 +24,8 @@ from app.db import create_engine, create_session_factory
 from app.docs import install_docs
 from app.errors import install_error_handlers
 from app.instrumentation import RequestInstrumentation
+from app.key_cache import KeyCache, watch_keys
+from app.key_cache import stop as stop_task
 from app.logs import configure_logging
 from app.metrics import BUILD_INFO
 from app.migrate import upgrade
@@ -174,6 +176,9 @@ def create_app(
             jobs=jobs,
         )
         app.state.scheduler = scheduler
+        key_cache = KeyCache()
+        app.state.key_cache = key_cache
+        key_watch = asyncio.create_task(watch_keys(factory, key_cache))
         janitor = asyncio.create_task(
             _janitor(app, config.janitor_interval_seconds, config.retention_days)
         )
@@ -195,6 +200,7 @@ def create_app(
         finally:
             logger.info("service stopping", extra={"replica": replica_name()})
             await scheduler.aclose()
+            await stop_task(key_watch)
             janitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await janitor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import col, select
 
@@ -91,6 +91,7 @@ async def list_keys(principal: AdminDep, session: SessionDep) -> dict[str, Any]:
     responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def revoke(
+    request: Request,
     principal: AdminDep,
     session: SessionDep,
     key_id: Annotated[RowId, Path(description="The key's id (1 … 2,147,483,647).")],
@@ -102,3 +103,5 @@ async def revoke(
         key.revoked_at = utcnow()
         session.add(key)
         await session.commit()
+        # This replica forgets it at once; the others within a poll (app/key_cache.py).
+        request.app.state.key_cache.invalidate()

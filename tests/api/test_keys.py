@@ -206,3 +206,25 @@ def test_the_cli_creates_and_lists_scoped_keys(
     assert len(rows) == 2, listed.output
     assert AGENCY in rows[0]
     assert "(province)" in rows[1]
+
+
+async def test_a_key_revoked_on_one_replica_stops_working_on_another_within_a_second(
+    database_url: str, service_factory: Any
+) -> None:
+    """Each replica keeps verified keys in memory (app/key_cache.py); a revocation elsewhere
+    reaches it through the key table's fingerprint, polled twice a second."""
+    first = await service_factory(make_settings(database_url))
+    second = await service_factory(make_settings(database_url))
+    created = (await first.post("/keys", json={"name": "shared", "role": "reader"})).json()
+    headers = bearer(created["key"])
+    for replica in (first, second):  # both have it cached now
+        assert (await replica.get("/runs", headers=headers)).status_code == 200
+    assert (
+        await first.http.delete(f"/keys/{created['id']}", headers=first.auth)
+    ).status_code == 204
+    assert_problem(await first.get("/runs", headers=headers), 401)  # at once on its replica
+    deadline = asyncio.get_running_loop().time() + 1.5
+    while (await second.get("/runs", headers=headers)).status_code == 200:
+        assert asyncio.get_running_loop().time() < deadline, "still accepted after 1.5 s"
+        await asyncio.sleep(0.05)
+    assert_problem(await second.get("/runs", headers=headers), 401)
