@@ -51,7 +51,6 @@ from app.models import (
 from app.models import Agency as AgencyRow
 from app.models.types import utcnow
 from app.reconcile import dossier_runs, sightings
-from app.reconcile.figures import level_figures
 from app.reconcile.findings import LifecycleChanges, ObservedFinding, apply_findings
 from app.reconcile.procedures import (
     ChangePlan,
@@ -898,9 +897,6 @@ class RunExecutor:
                     session, run.province_code, fetched.agencies.items, stored.agencies, now
                 )
                 await _write_snapshot(session, run, plan, judged, now)
-                # The letters' figure as of this run, kept with it: the console's trend.
-                levels = await level_figures(session, run.province_code, None)
-                counts["levels"] = {level: asdict(figure) for level, figure in levels.items()}
             run.dry_run_sample = sample
             counts["timings_s"] = clock.lap("commit").laps
             self._apply_outcome(session, run, RunStatus.SUCCEEDED, [], details, counts, now)

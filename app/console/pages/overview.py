@@ -36,7 +36,7 @@ def level_name(level: str, lang: str) -> str:
 
 
 async def _trend(page: Page) -> list[tuple[Run, dict[str, Any]]]:
-    """The complete procedure runs that kept their per-level figures, oldest first."""
+    """The complete procedure runs with their figures per level, oldest first."""
     rows = await page.session.exec(
         select(Run)
         .where(
@@ -56,8 +56,9 @@ async def _trend(page: Page) -> list[tuple[Run, dict[str, Any]]]:
             continue
         if run.scope != RunScope.ALL and run.status != "succeeded":
             continue
-        if "levels" in part:
-            points.append((run, part["levels"]))
+        if part.get("summary"):
+            # The province's figure per level as this run left it (counts.summary).
+            points.append((run, part["summary"]))
     return list(reversed(points[:TREND_RUNS]))
 
 
@@ -105,7 +106,8 @@ async def overview(page: PageDep) -> HTMLResponse:
             visible=page.visible,
         ),
     )
-    trend = await _trend(page)
+    # Runs keep the province's figures only: an agency key sees its own tiles, no trend.
+    trend = await _trend(page) if page.visible is None else []
     shown_levels = list(levels) or ["tinh"]
     trend_svg = trend_chart(
         [formatting.moment(run.finished_at, page.lang)[:5] for run, _ in trend],
