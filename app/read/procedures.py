@@ -24,10 +24,11 @@ from app.models import (
     SubjectKind,
 )
 from app.pagination import KeyCursor, ProcedureLevelCursor, decode_cursor, encode_cursor
+from app.read import figures
 from app.read.fixes import fix_of, fixes_of
 from app.read.kpi import hierarchy
 from app.read.visibility import agency_set
-from app.reconcile import figures, sightings
+from app.reconcile import sightings
 from app.runs_history import latest_complete
 from app.schemas.procedures import (
     ConfigurationBrief,
@@ -168,7 +169,7 @@ async def level_figures(
     level: str | None = None,
 ) -> dict[str, LevelFigures]:
     """The letters' figure per level over the configurations of ``agencies`` (all: ``None``),
-    as the API shows it (the count is ``app.reconcile.figures``', which runs keep too)."""
+    as the API shows it (the count is ``app.read.figures``')."""
     counted = await figures.level_figures(session, province_code, agencies, level)
     return {lvl: LevelFigures(**asdict(figure)) for lvl, figure in counted.items()}
 

@@ -1,9 +1,7 @@
-"""The letters' figure per level, counted over the stored procedure snapshot.
-
-A complete procedure run keeps it in its counts (the console's trend); the read models
-(``app.read.procedures``, agencies, the monthly report, the console's overview) answer with the
-same count. It lives here, beside the pipeline that writes the snapshot, so that a run need not
-import the read layer; the read layer wraps it in its API schema.
+"""The letters' figure per level, counted over the stored procedure snapshot, for the agencies
+a key sees: ``app.read.procedures`` wraps it in its API schema for the lists, the agencies'
+summary, the monthly report and the console's overview. (A run keeps the province's figure as
+it judged it, ``counts.summary``, from the pure ``app.reconcile.procedures.summarize``.)
 """
 
 from __future__ import annotations
