@@ -15,7 +15,7 @@ from app.domain.reasons import Lang
 from app.errors import BadRequest, Forbidden, NotFound
 from app.exports.negotiate import negotiate_lang
 from app.read.kpi import hierarchy
-from app.reconcile.runs import RunExecutor
+from app.reconcile.executor import RunExecutor
 from app.settings import Settings
 from app.validation import ProvinceCode
 

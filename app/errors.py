@@ -10,7 +10,7 @@ ProblemError
 
 A database error whose query PostgreSQL cancelled (SQLSTATE 57014: statement timeout) is
 answered as ServiceUnavailable, and so is a request that found no free pooled connection in
-time; never as a 500. The run pipeline's own ``RunConflict`` (app/reconcile/runs.py, no HTTP
+time; never as a 500. The run pipeline's own ``RunConflict`` (app/reconcile/executor.py, no HTTP
 there) is answered as the ``Conflict`` that ``run_conflict`` makes of it.
 """
 
@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.instrumentation import request_id
 
 if TYPE_CHECKING:
-    from app.reconcile.runs import RunConflict
+    from app.reconcile.executor import RunConflict
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     # Imported here: the pipeline module is far heavier than this one, and imports much.
-    from app.reconcile.runs import RunConflict
+    from app.reconcile.executor import RunConflict
 
     @app.exception_handler(RunConflict)
     async def _run_conflict(request: Request, exc: RunConflict) -> Response:

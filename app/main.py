@@ -30,7 +30,7 @@ from app.logs import configure_logging
 from app.metrics import BUILD_INFO
 from app.migrate import upgrade
 from app.models.types import utcnow
-from app.reconcile.runs import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
+from app.reconcile.executor import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
 from app.reports.monthly import scheduled_freeze
 from app.retention import purge_expired
 from app.routers import (

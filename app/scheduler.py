@@ -35,7 +35,7 @@ from app.domain.values import default_period
 from app.metrics import SCHEDULE_TICKS
 from app.models import RunScope, ScheduleTick, TickOutcome
 from app.models.types import utcnow
-from app.reconcile.runs import RunConflict, RunExecutor, RunRequest
+from app.reconcile.executor import RunConflict, RunExecutor, RunRequest
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from app.domain.dossiers import (
     fee_total,
 )
 from app.domain.normalize import normalize_code
-from app.domain.records import DataQualityWarning, ListingName, Period
+from app.domain.records import DataQualityWarning, Period
 from app.domain.values import local_day_end, local_day_start
 from app.models import (
     Dossier,
@@ -60,8 +60,6 @@ from app.reconcile.staging import StageSink
 
 P_LISTING, N_LISTING, TX_LISTING = "p", "n", "tx"
 FINDINGS_LISTING = "finding"  # a run's observed findings, staged while it judges
-# Listings of the sharp-drop guard (semantics §0); the transactions vary too much by nature.
-DROP_GUARDED = (ListingName.PROVINCIAL_DOSSIERS, ListingName.NATIONAL_SYNCED_DOSSIERS)
 CHUNK = 2000
 TRANSACTION_TAIL = timedelta(days=30)  # a fee is paid after the dossier is received (§3)
 PENDING_GRACE = timedelta(minutes=30)
@@ -73,14 +71,6 @@ SNAPSHOT: Table = Dossier.__table__  # type: ignore[attr-defined]
 @dataclass
 class DossierFetch:
     listings: dict[str, StreamedListing]
-
-    @property
-    def incomplete(self) -> list[str]:
-        return [
-            listing.error or f"{name}: incomplete"  # the error names its listing
-            for name, listing in self.listings.items()
-            if not listing.complete
-        ]
 
     def summaries(self) -> dict[str, dict[str, Any]]:
         return {

@@ -12,7 +12,7 @@ from app.domain.records import Period
 from app.domain.values import default_period, year_before
 from app.errors import run_conflict
 from app.models import RunScope
-from app.reconcile.runs import RunConflict, RunRequest
+from app.reconcile.executor import RunConflict, RunRequest
 from app.schemas.problems import problem_responses
 from app.validation import Day
 

@@ -21,7 +21,7 @@ from app.errors import BadRequest, Conflict
 from app.models import ACTIVE_STATUSES, Run, RunStatus
 from app.models.types import utcnow
 from app.read.runs import get_run, list_runs, run_view
-from app.reconcile.runs import RunExecutor
+from app.reconcile.executor import RunExecutor
 from app.routers.reconcile import ReconcileBody, reconcile
 
 router = APIRouter(include_in_schema=False)
