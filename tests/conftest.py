@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.background_server import BackgroundServer
 from app.main import create_app
-from app.reconcile.runs import Upstreams, default_upstreams
+from app.reconcile.executor import Upstreams, default_upstreams
 from app.settings import Settings
 from app.webhooks.receiver import Receiver
 

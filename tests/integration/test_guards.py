@@ -13,7 +13,7 @@ from app.db import create_engine, create_session_factory
 from app.migrate import upgrade
 from app.models import Finding, OutboxEvent, Run, RunStatus
 from app.models.types import utcnow
-from app.reconcile.runs import fail_abandoned_runs
+from app.reconcile.executor import fail_abandoned_runs
 from app.simulator.server import SimulatorServer
 from tests.integration.conftest import settings_for
 

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from app.models import Finding, RunStatus
 from app.models.types import utcnow
-from app.reconcile.runs import fail_abandoned_runs
+from app.reconcile.executor import fail_abandoned_runs
 from app.simulator.server import SimulatorServer
 from tests.integration.conftest import set_faults, settings_for
 

@@ -20,7 +20,7 @@ from app.domain.records import Period
 from app.main import create_app
 from app.models import RunScope, ScheduleTick, TickOutcome
 from app.models.types import utcnow
-from app.reconcile.runs import RunRequest, submit_run
+from app.reconcile.executor import RunRequest, submit_run
 from app.scheduler import Job, Scheduler
 from app.settings import Settings, parse_interval
 from tests.conftest import ADMIN_KEY, make_settings
