@@ -30,6 +30,7 @@ from app.logs import configure_logging
 from app.metrics import BUILD_INFO
 from app.migrate import upgrade
 from app.models.types import utcnow
+from app.read.data_versions import watch_data_versions
 from app.reconcile.executor import RunExecutor, Upstreams, default_upstreams, fail_abandoned_runs
 from app.reports.monthly import scheduled_freeze
 from app.retention import purge_expired
@@ -179,6 +180,10 @@ def create_app(
         key_cache = KeyCache()
         app.state.key_cache = key_cache
         key_watch = asyncio.create_task(watch_keys(factory, key_cache))
+        # What the answer cache is keyed by, kept in memory (app/read/data_versions.py).
+        version_watch = asyncio.create_task(
+            watch_data_versions(engine, factory, config.province_codes())
+        )
         janitor = asyncio.create_task(
             _janitor(app, config.janitor_interval_seconds, config.retention_days)
         )
@@ -201,6 +206,7 @@ def create_app(
             logger.info("service stopping", extra={"replica": replica_name()})
             await scheduler.aclose()
             await stop_task(key_watch)
+            await stop_task(version_watch)
             janitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await janitor

@@ -4,58 +4,28 @@ Every read model behind the list and figure endpoints changes only when a run co
 run commits its data in the same transaction that finishes it (an ``all`` run's first part is
 the exception: it commits while the run is still running). So the answer to a query is a
 function of its parameters and of the province's latest finished run, as long as no run is
-active. One indexed query per request finds that run; an answer computed while a run is active
-is served but not kept. A run finishing on any replica changes the key everywhere, so replicas
-never serve each other stale answers, and nothing needs to be told to forget anything.
+active. A cached answer is found under the version this replica knows from memory
+(``app/read/data_versions.py``: a run on this replica moves it at once, another replica's within
+a poll), with no database round trip; a miss reads the version from the database before it
+computes, and an answer computed while a run is active is served but not kept.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy import func
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.models import Run
+from app.read.data_versions import DataVersions, data_version
 
 MAX_ENTRIES = 1024
 MAX_BYTES = 32 * 2**20
 MAX_ENTRY_BYTES = 2 * 2**20  # a page of 1000 items fits; anything larger is not worth the room
-
-
-@dataclass(frozen=True, slots=True)
-class DataVersion:
-    """The province's latest finished run (``None`` before any) and whether a run is active."""
-
-    latest_finished_run: str | None
-    run_active: bool
-
-
-async def data_version(session: AsyncSession, province_code: str) -> DataVersion:
-    """One round trip: the newest ``finished_at`` walks ``ix_runs_province_finished`` backwards,
-    the active run is a lookup on the unique ``active_province``."""
-    latest = (
-        select(col(Run.id))
-        .where(col(Run.province_code) == province_code, col(Run.finished_at).is_not(None))
-        .order_by(col(Run.finished_at).desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    active = (
-        select(func.count())
-        .select_from(Run)
-        .where(col(Run.active_province) == province_code)
-        .scalar_subquery()
-    )
-    row = (await session.exec(select(latest, active))).one()
-    return DataVersion(latest_finished_run=row[0], run_active=bool(row[1]))
 
 
 def _default(value: Any) -> Any:
@@ -82,7 +52,10 @@ class AnswerCache:
         max_entries: int = MAX_ENTRIES,
         max_bytes: int = MAX_BYTES,
         max_entry_bytes: int = MAX_ENTRY_BYTES,
+        versions: DataVersions | None = None,
     ) -> None:
+        # Without them (a bare cache), every answer reads its version from the database.
+        self._versions = versions
         self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
         self._max_entries = max_entries
         self._max_bytes = max_bytes
@@ -129,16 +102,22 @@ class AnswerCache:
         """The JSON body for ``query`` (every parameter that shapes the answer, the endpoint's
         name first): served from memory when the province's data are the ones it was computed
         from, computed (and kept, unless a run is active) otherwise."""
+        versions = self._versions
+        known = versions.get(province_code) if versions is not None else None
+        if known is not None and known.settled:
+            cached = self.get((province_code, known.latest_finished_run, query))
+            if cached is not None:
+                return cached
+        generation = versions.generation if versions is not None else 0
         version = await data_version(session, province_code)
-        # Before any run finished, nothing a run writes exists: whatever is there was put
-        # there some other way, which no key would notice.
-        keep = not version.run_active and version.latest_finished_run is not None
+        if versions is not None:
+            versions.observe(province_code, version, generation)
         key = (province_code, version.latest_finished_run, query)
-        if keep:
+        if version.settled:
             cached = self.get(key)
             if cached is not None:
                 return cached
         body = to_json(await compute())
-        if keep:
+        if version.settled:
             self.put(key, body)
         return body

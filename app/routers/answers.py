@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 
 from app.read.answer_cache import AnswerCache
+from app.read.data_versions import versions_for
 
 
 async def get_answer_cache(request: Request) -> AnswerCache:
@@ -15,7 +16,9 @@ async def get_answer_cache(request: Request) -> AnswerCache:
     dependency in its thread pool, a thread hop per request for a dictionary lookup."""
     cache: AnswerCache | None = getattr(request.app.state, "answer_cache", None)
     if cache is None:
-        cache = request.app.state.answer_cache = AnswerCache()
+        cache = request.app.state.answer_cache = AnswerCache(
+            versions=versions_for(request.app.state.engine)
+        )
     return cache
 
 
